@@ -1,0 +1,1 @@
+//! Integration tests: a real rdockerd driven by rdocker, docker and raw HTTP.
