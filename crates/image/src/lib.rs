@@ -1,1 +1,23 @@
-//! image
+//! The image and layer metadata store, in Docker's on-disk layout under `image/<driver>/`:
+//! `repositories.json` (names → image ids), `imagedb/content/sha256/<id>` (image configs),
+//! `layerdb/sha256/<chain_id>/{diff,size,cache-id,parent}` (read-only layers) and
+//! `layerdb/mounts/<container_id>/{mount-id,init-id,parent}` (container layers).
+//!
+//! This crate owns metadata only: layer *contents* belong to the graphdriver, and the daemon's
+//! image service composes the two. It must not depend on the `api` crate or on any driver.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod digest;
+mod error;
+mod fsutil;
+mod layers;
+mod reference;
+mod store;
+
+pub use digest::{chain_id, sha256_hex, Digest, DigestWriter};
+pub use error::{Error, Result};
+pub use fsutil::write_atomic;
+pub use layers::{LayerMeta, MountMeta};
+pub use reference::Reference;
+pub use store::{ImageConfig, ImageStore, RootFs};

@@ -1,0 +1,98 @@
+//! System types: `GET /version` and `GET /info`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `Platform` in version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Platform {
+    pub name: String,
+}
+
+/// One entry of `Components` in version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ComponentVersion {
+    pub name: String,
+    pub version: String,
+    pub details: BTreeMap<String, String>,
+}
+
+/// `GET /version`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Version {
+    pub platform: Platform,
+    pub components: Vec<ComponentVersion>,
+    pub version: String,
+    pub api_version: String,
+    #[serde(rename = "MinAPIVersion")]
+    pub min_api_version: String,
+    pub git_commit: String,
+    pub go_version: String,
+    pub os: String,
+    pub arch: String,
+    pub kernel_version: String,
+    pub build_time: String,
+}
+
+/// `GET /info` (the fields rdocker fills; the docker CLI tolerates missing ones).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Info {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub containers: i64,
+    pub containers_running: i64,
+    pub containers_paused: i64,
+    pub containers_stopped: i64,
+    pub images: i64,
+    pub driver: String,
+    pub driver_status: Vec<[String; 2]>,
+    pub plugins: BTreeMap<String, Value>,
+    pub memory_limit: bool,
+    pub swap_limit: bool,
+    pub cpu_cfs_period: bool,
+    pub cpu_cfs_quota: bool,
+    #[serde(rename = "CPUShares")]
+    pub cpu_shares: bool,
+    #[serde(rename = "CPUSet")]
+    pub cpu_set: bool,
+    pub pids_limit: bool,
+    pub oom_kill_disable: bool,
+    #[serde(rename = "IPv4Forwarding")]
+    pub ipv4_forwarding: bool,
+    pub debug: bool,
+    #[serde(rename = "NFd")]
+    pub n_fd: i64,
+    pub n_goroutines: i64,
+    pub system_time: String,
+    pub logging_driver: String,
+    pub cgroup_driver: String,
+    pub cgroup_version: String,
+    pub n_events_listener: i64,
+    pub kernel_version: String,
+    pub operating_system: String,
+    #[serde(rename = "OSVersion")]
+    pub os_version: String,
+    #[serde(rename = "OSType")]
+    pub os_type: String,
+    pub architecture: String,
+    #[serde(rename = "NCPU")]
+    pub ncpu: i64,
+    pub mem_total: i64,
+    pub docker_root_dir: String,
+    pub name: String,
+    pub labels: Vec<String>,
+    pub experimental_build: bool,
+    pub server_version: String,
+    pub runtimes: BTreeMap<String, Value>,
+    pub default_runtime: String,
+    pub live_restore_enabled: bool,
+    pub isolation: String,
+    pub init_binary: String,
+    pub security_options: Vec<String>,
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,45 @@
+use crate::error::IoContext;
+use crate::Result;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename, and an
+/// fsync of the directory, so a crash leaves either the old or the new content, never half.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .expect("atomic writes target a file inside a directory");
+    fs::create_dir_all(dir).at(dir)?;
+    let name = path
+        .file_name()
+        .expect("atomic writes target a named file")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).at(&tmp)?;
+    f.write_all(data).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
+    drop(f);
+    fs::rename(&tmp, path).at(path)?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory so that renames inside it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/f.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(d.path().join("sub")).unwrap().count(), 1);
+    }
+}

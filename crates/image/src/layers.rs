@@ -1,0 +1,113 @@
+use crate::error::IoContext;
+use crate::fsutil::{sync_dir, write_atomic};
+use crate::{Digest, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A read-only layer as recorded in `layerdb/sha256/<chain_id>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerMeta {
+    /// Identity of the layer and all below it.
+    pub chain_id: Digest,
+    /// sha256 of the layer's uncompressed tar.
+    pub diff_id: Digest,
+    /// Chain id of the layer below, if any.
+    pub parent: Option<Digest>,
+    /// The graphdriver's id for the layer's contents.
+    pub cache_id: String,
+    /// Bytes of the layer's own files.
+    pub size: u64,
+}
+
+/// A container's layers as recorded in `layerdb/mounts/<container_id>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountMeta {
+    /// The container.
+    pub container_id: String,
+    /// The graphdriver id of the read-write layer.
+    pub mount_id: String,
+    /// The graphdriver id of the init layer (`<mount_id>-init`).
+    pub init_id: String,
+    /// The image's top layer (chain id) below the init layer; none for an empty image.
+    pub parent: Option<Digest>,
+}
+
+pub(crate) fn layer_dir(root: &Path, chain: &Digest) -> PathBuf {
+    root.join("layerdb/sha256").join(chain.hex())
+}
+
+fn read_trim(p: &Path) -> Result<String> {
+    Ok(fs::read_to_string(p).at(p)?.trim().to_string())
+}
+
+/// Writes a layer's metadata into a temp dir, then renames it into place: a crash leaves either
+/// no layer or a complete one.
+pub(crate) fn write_layer(root: &Path, l: &LayerMeta) -> Result<()> {
+    let base = root.join("layerdb/sha256");
+    fs::create_dir_all(&base).at(&base)?;
+    let tmp = base.join(format!("{}-tmp-{}", l.chain_id.hex(), std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).at(&tmp)?;
+    write_atomic(&tmp.join("diff"), l.diff_id.as_str().as_bytes())?;
+    write_atomic(&tmp.join("size"), l.size.to_string().as_bytes())?;
+    write_atomic(&tmp.join("cache-id"), l.cache_id.as_bytes())?;
+    if let Some(p) = &l.parent {
+        write_atomic(&tmp.join("parent"), p.as_str().as_bytes())?;
+    }
+    let dst = layer_dir(root, &l.chain_id);
+    fs::rename(&tmp, &dst).at(&dst)?;
+    sync_dir(&base)
+}
+
+pub(crate) fn read_layer(dir: &Path) -> Result<LayerMeta> {
+    let parent_file = dir.join("parent");
+    let parent = if parent_file.exists() {
+        Some(read_trim(&parent_file)?.parse()?)
+    } else {
+        None
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(LayerMeta {
+        chain_id: Digest::from_hex(&name)?,
+        diff_id: read_trim(&dir.join("diff"))?.parse()?,
+        parent,
+        cache_id: read_trim(&dir.join("cache-id"))?,
+        size: read_trim(&dir.join("size"))?.parse().unwrap_or(0),
+    })
+}
+
+pub(crate) fn mount_dir(root: &Path, container_id: &str) -> PathBuf {
+    root.join("layerdb/mounts").join(container_id)
+}
+
+pub(crate) fn write_mount(root: &Path, m: &MountMeta) -> Result<()> {
+    let dir = mount_dir(root, &m.container_id);
+    fs::create_dir_all(&dir).at(&dir)?;
+    write_atomic(&dir.join("mount-id"), m.mount_id.as_bytes())?;
+    write_atomic(&dir.join("init-id"), m.init_id.as_bytes())?;
+    if let Some(p) = &m.parent {
+        write_atomic(&dir.join("parent"), p.as_str().as_bytes())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn read_mount(dir: &Path) -> Result<MountMeta> {
+    let parent_file = dir.join("parent");
+    let parent = if parent_file.exists() {
+        Some(read_trim(&parent_file)?.parse()?)
+    } else {
+        None
+    };
+    Ok(MountMeta {
+        container_id: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        mount_id: read_trim(&dir.join("mount-id"))?,
+        init_id: read_trim(&dir.join("init-id"))?,
+        parent,
+    })
+}

@@ -1,0 +1,466 @@
+use crate::error::IoContext;
+use crate::fsutil::write_atomic;
+use crate::layers::{self, LayerMeta, MountMeta};
+use crate::{Digest, Error, Reference, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// `rootfs` of an image config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootFs {
+    /// Always `layers`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The layers' diff ids, bottom first.
+    #[serde(default)]
+    pub diff_ids: Vec<Digest>,
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An image config (the JSON whose sha256 is the image id). Unknown fields are kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    /// CPU architecture, e.g. `amd64`.
+    #[serde(default)]
+    pub architecture: String,
+    /// Operating system, `linux`.
+    #[serde(default)]
+    pub os: String,
+    /// RFC 3339 creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Author field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Comment (e.g. `Imported from -`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The default container config (Docker's PascalCase `Config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+    /// The layers.
+    #[serde(default)]
+    pub rootfs: RootFs,
+    /// One entry per build step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Value>,
+    /// Anything else, preserved.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl ImageConfig {
+    /// The chain ids of the image's layers, bottom first.
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        let mut out: Vec<Digest> = Vec::with_capacity(self.rootfs.diff_ids.len());
+        for d in &self.rootfs.diff_ids {
+            out.push(crate::chain_id(out.last(), d));
+        }
+        out
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Repositories {
+    #[serde(rename = "Repositories", default)]
+    repositories: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Default)]
+struct State {
+    images: HashMap<Digest, ImageConfig>,
+    repos: Repositories,
+    layers: HashMap<Digest, LayerMeta>,
+    mounts: HashMap<String, MountMeta>,
+}
+
+/// The image and layer metadata store rooted at `image/<driver>/`. All methods are
+/// synchronous and do file I/O: call them from blocking contexts.
+pub struct ImageStore {
+    root: PathBuf,
+    state: Mutex<State>,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store and loads all metadata into memory.
+    pub fn open(root: &Path) -> Result<Self> {
+        for d in [
+            "imagedb/content/sha256",
+            "imagedb/metadata/sha256",
+            "layerdb/sha256",
+            "layerdb/mounts",
+        ] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).at(&p)?;
+        }
+        let mut st = State::default();
+        let content = root.join("imagedb/content/sha256");
+        for e in fs::read_dir(&content).at(&content)? {
+            let p = e.at(&content)?.path();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Ok(id) = Digest::from_hex(&name) else {
+                continue;
+            }; // temp files
+            let bytes = fs::read(&p).at(&p)?;
+            if Digest::of(&bytes) != id {
+                tracing::warn!(image_id = %id, "image config does not match its id; ignored");
+                continue;
+            }
+            st.images.insert(
+                id,
+                serde_json::from_slice(&bytes).map_err(Error::InvalidConfig)?,
+            );
+        }
+        let repos = root.join("repositories.json");
+        if repos.exists() {
+            st.repos = serde_json::from_slice(&fs::read(&repos).at(&repos)?)
+                .map_err(Error::InvalidConfig)?;
+        }
+        let ldb = root.join("layerdb/sha256");
+        for e in fs::read_dir(&ldb).at(&ldb)? {
+            let p = e.at(&ldb)?.path();
+            match layers::read_layer(&p) {
+                Ok(l) => {
+                    st.layers.insert(l.chain_id.clone(), l);
+                }
+                Err(_) => {
+                    tracing::warn!(path = %p.display(), "removing incomplete layer metadata");
+                    let _ = fs::remove_dir_all(&p);
+                }
+            }
+        }
+        let mdb = root.join("layerdb/mounts");
+        for e in fs::read_dir(&mdb).at(&mdb)? {
+            let p = e.at(&mdb)?.path();
+            if let Ok(m) = layers::read_mount(&p) {
+                st.mounts.insert(m.container_id.clone(), m);
+            }
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            state: Mutex::new(st),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .expect("image store lock poisoned by a panic")
+    }
+
+    /// Stores an image config verbatim; its sha256 is the image id.
+    pub fn put_config(&self, bytes: &[u8]) -> Result<Digest> {
+        let cfg: ImageConfig = serde_json::from_slice(bytes).map_err(Error::InvalidConfig)?;
+        let id = Digest::of(bytes);
+        write_atomic(
+            &self.root.join("imagedb/content/sha256").join(id.hex()),
+            bytes,
+        )?;
+        self.lock().images.insert(id.clone(), cfg);
+        Ok(id)
+    }
+
+    /// The config of an image.
+    pub fn get(&self, id: &Digest) -> Result<ImageConfig> {
+        self.lock()
+            .images
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::ImageNotFound(id.to_string()))
+    }
+
+    /// All images.
+    pub fn list(&self) -> Vec<(Digest, ImageConfig)> {
+        self.lock()
+            .images
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Resolves a name the way Docker does: `repo[:tag]`, `sha256:<id>`, or a unique id prefix.
+    pub fn resolve(&self, name: &str) -> Result<Digest> {
+        let st = self.lock();
+        if let Ok(d) = name.parse::<Digest>() {
+            if st.images.contains_key(&d) {
+                return Ok(d);
+            }
+        }
+        if let Ok(r) = Reference::parse(name) {
+            if let Some(id) = st
+                .repos
+                .repositories
+                .get(&r.repo)
+                .and_then(|m| m.get(&r.key()))
+            {
+                return id.parse();
+            }
+        }
+        let hex = name.strip_prefix("sha256:").unwrap_or(name);
+        if !hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hits: Vec<&Digest> = st
+                .images
+                .keys()
+                .filter(|d| d.hex().starts_with(hex))
+                .collect();
+            match hits.as_slice() {
+                [one] => return Ok((*one).clone()),
+                [] => {}
+                _ => return Err(Error::Ambiguous(name.to_string())),
+            }
+        }
+        Err(Error::ImageNotFound(name.to_string()))
+    }
+
+    /// Points `reference` at image `id` (moving it if it pointed elsewhere).
+    pub fn tag(&self, reference: &Reference, id: &Digest) -> Result<()> {
+        let mut st = self.lock();
+        st.repos
+            .repositories
+            .entry(reference.repo.clone())
+            .or_default()
+            .insert(reference.key(), id.to_string());
+        self.save_repos(&st)
+    }
+
+    /// Removes one reference; returns whether it existed.
+    pub fn untag(&self, reference: &Reference) -> Result<bool> {
+        let mut st = self.lock();
+        let Some(m) = st.repos.repositories.get_mut(&reference.repo) else {
+            return Ok(false);
+        };
+        let existed = m.remove(&reference.key()).is_some();
+        if m.is_empty() {
+            st.repos.repositories.remove(&reference.repo);
+        }
+        self.save_repos(&st)?;
+        Ok(existed)
+    }
+
+    /// The references (`repo:tag` and `repo@digest`) pointing at an image, sorted.
+    pub fn references(&self, id: &Digest) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> = st
+            .repos
+            .repositories
+            .values()
+            .flat_map(|m| m.iter())
+            .filter(|(_, v)| v.as_str() == id.as_str())
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn save_repos(&self, st: &State) -> Result<()> {
+        let bytes = serde_json::to_vec(&st.repos).expect("repositories always serialise");
+        write_atomic(&self.root.join("repositories.json"), &bytes)
+    }
+
+    /// Deletes an image config and its references. Layers stay until [`Self::unreferenced_layers`].
+    pub fn delete(&self, id: &Digest) -> Result<()> {
+        let mut st = self.lock();
+        for m in st.repos.repositories.values_mut() {
+            m.retain(|_, v| v.as_str() != id.as_str());
+        }
+        st.repos.repositories.retain(|_, m| !m.is_empty());
+        self.save_repos(&st)?;
+        let p = self.root.join("imagedb/content/sha256").join(id.hex());
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io { path: p, source: e })
+            }
+            _ => {}
+        }
+        let _ = fs::remove_dir_all(self.root.join("imagedb/metadata/sha256").join(id.hex()));
+        st.images.remove(id);
+        Ok(())
+    }
+
+    /// A layer's metadata.
+    pub fn layer(&self, chain_id: &Digest) -> Option<LayerMeta> {
+        self.lock().layers.get(chain_id).cloned()
+    }
+
+    /// Records a layer whose contents the graphdriver holds under `cache_id`.
+    pub fn register_layer(&self, layer: LayerMeta) -> Result<()> {
+        layers::write_layer(&self.root, &layer)?;
+        self.lock().layers.insert(layer.chain_id.clone(), layer);
+        Ok(())
+    }
+
+    /// Layers no image and no container uses any more, top layers first: the caller removes
+    /// their contents, then calls [`Self::remove_layer`].
+    pub fn unreferenced_layers(&self) -> Vec<LayerMeta> {
+        let st = self.lock();
+        let mut used: HashSet<Digest> = st.images.values().flat_map(|c| c.chain_ids()).collect();
+        for m in st.mounts.values() {
+            let mut cur = m.parent.clone();
+            while let Some(c) = cur {
+                cur = st.layers.get(&c).and_then(|l| l.parent.clone());
+                used.insert(c);
+            }
+        }
+        let mut out: Vec<LayerMeta> = st
+            .layers
+            .values()
+            .filter(|l| !used.contains(&l.chain_id))
+            .cloned()
+            .collect();
+        // Children before parents: a layer's depth is the length of its parent chain.
+        let depth = |l: &LayerMeta| {
+            let (mut n, mut cur) = (0, l.parent.clone());
+            while let Some(c) = cur {
+                n += 1;
+                cur = st.layers.get(&c).and_then(|p| p.parent.clone());
+            }
+            n
+        };
+        out.sort_by_key(|l| std::cmp::Reverse(depth(l)));
+        out
+    }
+
+    /// Forgets a layer's metadata.
+    pub fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
+        let dir = layers::layer_dir(&self.root, chain_id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: dir,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+        self.lock().layers.remove(chain_id);
+        Ok(())
+    }
+
+    /// Records a container's layers.
+    pub fn put_mount(&self, m: MountMeta) -> Result<()> {
+        layers::write_mount(&self.root, &m)?;
+        self.lock().mounts.insert(m.container_id.clone(), m);
+        Ok(())
+    }
+
+    /// A container's layers.
+    pub fn mount(&self, container_id: &str) -> Option<MountMeta> {
+        self.lock().mounts.get(container_id).cloned()
+    }
+
+    /// Forgets a container's layers.
+    pub fn remove_mount(&self, container_id: &str) -> Result<()> {
+        let dir = layers::mount_dir(&self.root, container_id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: dir,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+        self.lock().mounts.remove(container_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(diff_ids: &[&Digest]) -> Vec<u8> {
+        let cfg = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: diff_ids.iter().map(|d| (*d).clone()).collect(),
+            },
+            ..Default::default()
+        };
+        serde_json::to_vec(&cfg).unwrap()
+    }
+
+    fn layer(chain: &Digest, diff: &Digest, parent: Option<&Digest>) -> LayerMeta {
+        LayerMeta {
+            chain_id: chain.clone(),
+            diff_id: diff.clone(),
+            parent: parent.cloned(),
+            cache_id: "c".repeat(64),
+            size: 3,
+        }
+    }
+
+    #[test]
+    fn images_tags_and_layers_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let diff = Digest::of(b"layer");
+        let id = {
+            let s = ImageStore::open(dir.path()).unwrap();
+            s.register_layer(layer(&diff, &diff, None)).unwrap();
+            let id = s.put_config(&config(&[&diff])).unwrap();
+            s.tag(&Reference::parse("busybox").unwrap(), &id).unwrap();
+            id
+        };
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(s.resolve("busybox").unwrap(), id);
+        assert_eq!(s.resolve("busybox:latest").unwrap(), id);
+        assert_eq!(s.resolve(&id.hex()[..12]).unwrap(), id);
+        assert_eq!(s.resolve(id.as_str()).unwrap(), id);
+        assert!(matches!(s.resolve("nosuch"), Err(Error::ImageNotFound(_))));
+        assert_eq!(s.references(&id), vec!["busybox:latest".to_string()]);
+        assert_eq!(s.layer(&diff).unwrap().size, 3);
+        assert!(s.unreferenced_layers().is_empty());
+    }
+
+    #[test]
+    fn layers_are_released_when_no_image_or_container_uses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let top = crate::chain_id(Some(&a), &b);
+        s.register_layer(layer(&a, &a, None)).unwrap();
+        s.register_layer(layer(&top, &b, Some(&a))).unwrap();
+        let id = s.put_config(&config(&[&a, &b])).unwrap();
+        s.put_mount(MountMeta {
+            container_id: "c1".into(),
+            mount_id: "m".into(),
+            init_id: "m-init".into(),
+            parent: Some(top.clone()),
+        })
+        .unwrap();
+        s.delete(&id).unwrap();
+        assert!(
+            s.unreferenced_layers().is_empty(),
+            "the container still uses both layers"
+        );
+        s.remove_mount("c1").unwrap();
+        let gone: Vec<Digest> = s
+            .unreferenced_layers()
+            .into_iter()
+            .map(|l| l.chain_id)
+            .collect();
+        assert_eq!(gone, vec![top, a], "top layer first");
+    }
+}
