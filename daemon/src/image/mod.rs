@@ -1,0 +1,267 @@
+//! The image service: import, list, inspect, delete. It composes the image metadata store with
+//! the graphdriver, which holds layer contents.
+
+mod changes;
+mod import;
+
+pub use import::ImportOptions;
+
+use crate::error::{blocking, Result, ServiceError};
+use crate::paths::Paths;
+use api::container::{ContainerConfig, GraphDriverData};
+use api::image::{ImageDeleteItem, ImageInspect, ImageSummary, RootFs};
+use graphdriver::GraphDriver;
+use image::{Digest, ImageConfig, ImageStore, Reference};
+use std::sync::Arc;
+
+/// The image service.
+pub struct ImageService {
+    paths: Arc<Paths>,
+    graph: Arc<dyn GraphDriver>,
+    store: Arc<ImageStore>,
+}
+
+impl ImageService {
+    pub fn new(paths: Arc<Paths>, graph: Arc<dyn GraphDriver>, store: Arc<ImageStore>) -> Self {
+        Self {
+            paths,
+            graph,
+            store,
+        }
+    }
+
+    /// Number of images.
+    pub fn count(&self) -> usize {
+        self.store.list().len()
+    }
+
+    fn size_of(&self, cfg: &ImageConfig) -> i64 {
+        cfg.chain_ids()
+            .iter()
+            .filter_map(|c| self.store.layer(c))
+            .map(|l| l.size as i64)
+            .sum()
+    }
+
+    fn not_found(name: &str) -> ServiceError {
+        ServiceError::not_found(format!("No such image: {name}"))
+    }
+
+    fn resolve(&self, name: &str) -> Result<Digest> {
+        self.store.resolve(name).map_err(|e| match e {
+            image::Error::ImageNotFound(_) => Self::not_found(name),
+            other => other.into(),
+        })
+    }
+
+    /// `GET /images/json`.
+    pub fn list(&self, users: &dyn Fn(&str) -> usize) -> Vec<ImageSummary> {
+        let mut out: Vec<ImageSummary> = self
+            .store
+            .list()
+            .into_iter()
+            .map(|(id, cfg)| {
+                let size = self.size_of(&cfg);
+                let tags = self
+                    .store
+                    .references(&id)
+                    .into_iter()
+                    .filter(|r| !r.contains('@'))
+                    .collect();
+                let labels = cfg
+                    .config
+                    .as_ref()
+                    .and_then(|c| serde_json::from_value::<ContainerConfig>(c.clone()).ok())
+                    .map(|c| c.labels)
+                    .filter(|l| !l.is_empty());
+                ImageSummary {
+                    containers: users(id.as_str()) as i64,
+                    id: id.to_string(),
+                    parent_id: String::new(),
+                    repo_tags: tags,
+                    repo_digests: Vec::new(),
+                    created: created_secs(&cfg),
+                    size,
+                    shared_size: -1,
+                    virtual_size: size,
+                    labels,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// `GET /images/{name}/json`.
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        let id = self.resolve(name)?;
+        let cfg = self.store.get(&id)?;
+        let config = cfg
+            .config
+            .as_ref()
+            .and_then(|c| serde_json::from_value::<ContainerConfig>(c.clone()).ok());
+        let mut data = std::collections::BTreeMap::new();
+        let dirs: Vec<String> = cfg
+            .chain_ids()
+            .iter()
+            .rev()
+            .filter_map(|c| self.store.layer(c))
+            .filter_map(|l| {
+                l.cache_id
+                    .parse()
+                    .ok()
+                    .and_then(|lid| self.graph.diff_dir(&lid).ok())
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        if self.graph.name() == "overlay2" {
+            if let Some((top, lower)) = dirs.split_first() {
+                data.insert("UpperDir".to_string(), top.clone());
+                if !lower.is_empty() {
+                    data.insert("LowerDir".to_string(), lower.join(":"));
+                }
+            }
+        }
+        let size = self.size_of(&cfg);
+        Ok(ImageInspect {
+            id: id.to_string(),
+            repo_tags: self
+                .store
+                .references(&id)
+                .into_iter()
+                .filter(|r| !r.contains('@'))
+                .collect(),
+            repo_digests: Vec::new(),
+            comment: cfg.comment.clone().unwrap_or_default(),
+            created: cfg.created.clone().unwrap_or_default(),
+            docker_version: String::new(),
+            author: cfg.author.clone().unwrap_or_default(),
+            config,
+            architecture: cfg.architecture.clone(),
+            os: cfg.os.clone(),
+            size,
+            virtual_size: size,
+            graph_driver: GraphDriverData {
+                name: self.graph.name().into(),
+                data,
+            },
+            root_fs: RootFs {
+                kind: "layers".into(),
+                layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
+            },
+            ..Default::default()
+        })
+    }
+
+    /// `DELETE /images/{name}` with Docker's conflict rules. `users` lists the containers using
+    /// an image id, with whether each is running.
+    pub async fn delete(
+        self: &Arc<Self>,
+        name: &str,
+        force: bool,
+        users: Vec<(String, bool)>,
+    ) -> Result<Vec<ImageDeleteItem>> {
+        let id = self.resolve(name)?;
+        let by_id = is_id_reference(name, &id);
+        let short = |s: &str| {
+            s.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        let refs = self.store.references(&id);
+        let mut items = Vec::new();
+        if !by_id {
+            let r = Reference::parse(name)?;
+            if !force {
+                if let Some((cid, _)) = users.first() {
+                    return Err(ServiceError::conflict(format!(
+                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                        short(cid),
+                        short(id.as_str())
+                    )));
+                }
+            }
+            self.store.untag(&r)?;
+            items.push(ImageDeleteItem {
+                untagged: Some(r.key()),
+                deleted: None,
+            });
+            if refs.len() > 1 {
+                return Ok(items);
+            }
+        } else if refs.len() > 1 && !force {
+            return Err(ServiceError::conflict(format!(
+                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                short(id.as_str())
+            )));
+        }
+        if let Some((cid, _)) = users.iter().find(|(_, running)| *running) {
+            if !by_id && force {
+                return Ok(items); // untagged; a running container keeps the image
+            }
+            return Err(ServiceError::conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                short(id.as_str()),
+                short(cid)
+            )));
+        }
+        if let (Some((cid, _)), false) = (users.first(), force) {
+            return Err(ServiceError::conflict(format!(
+                "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                short(id.as_str()),
+                short(cid)
+            )));
+        }
+        if by_id {
+            for r in &refs {
+                items.push(ImageDeleteItem {
+                    untagged: Some(r.clone()),
+                    deleted: None,
+                });
+            }
+        }
+        let svc = self.clone();
+        let del = id.clone();
+        blocking(move || {
+            svc.store.delete(&del)?;
+            gc_layers(&svc.store, svc.graph.as_ref());
+            Ok(())
+        })
+        .await?;
+        items.push(ImageDeleteItem {
+            untagged: None,
+            deleted: Some(id.to_string()),
+        });
+        Ok(items)
+    }
+}
+
+fn is_id_reference(name: &str, id: &Digest) -> bool {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    !hex.is_empty() && id.hex().starts_with(hex) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn created_secs(cfg: &ImageConfig) -> i64 {
+    cfg.created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map_or(0, |t| t.timestamp())
+}
+
+/// Removes the contents and records of layers that no image or container uses any more.
+pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) {
+    for l in store.unreferenced_layers() {
+        if let Ok(id) = l.cache_id.parse::<graphdriver::LayerId>() {
+            if graph.exists(&id) {
+                if let Err(e) = graph.remove(&id) {
+                    tracing::warn!(layer = %l.chain_id, error = %e, "removing unused layer");
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = store.remove_layer(&l.chain_id) {
+            tracing::warn!(layer = %l.chain_id, error = %e, "forgetting unused layer");
+        }
+    }
+}

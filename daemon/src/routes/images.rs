@@ -1,0 +1,69 @@
+//! Image routes.
+
+use super::error::{ApiError, ApiResult};
+use super::query::{flag, text, Q};
+use crate::daemon::Daemon;
+use crate::error::{ErrorKind, ServiceError};
+use crate::image::ImportOptions;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+type D = State<Arc<Daemon>>;
+
+pub fn routes() -> Router<Arc<Daemon>> {
+    Router::new()
+        .route("/images/create", post(create))
+        .route("/images/json", get(list))
+        .route("/images/{*name}", get(by_name).delete(remove))
+}
+
+/// `POST /images/create`: import from the body (`fromSrc=-`); pulling is not built yet.
+async fn create(State(d): D, Query(q): Query<Q>, body: Body) -> ApiResult<Response> {
+    match (text(&q, "fromSrc"), text(&q, "fromImage")) {
+        (Some("-"), _) => {
+            let opts = ImportOptions {
+                repo: text(&q, "repo").unwrap_or("").to_string(),
+                tag: text(&q, "tag").unwrap_or("").to_string(),
+                message: text(&q, "message").unwrap_or("").to_string(),
+                changes: q.get("changes").map(|c| vec![c.clone()]).unwrap_or_default(),
+            };
+            let id = d.images.import(body.into_data_stream(), opts).await?;
+            let line = serde_json::to_string(&api::image::ProgressMessage { status: Some(id.to_string()), ..Default::default() })
+                .expect("progress messages always serialise");
+            Ok(([(header::CONTENT_TYPE, "application/json")], format!("{line}\r\n")).into_response())
+        }
+        (Some(src), _) => Err(ApiError(ServiceError::new(
+            ErrorKind::NotImplemented,
+            format!("importing from {src} is not supported; send the tar in the request body (fromSrc=-)"),
+        ))),
+        (None, Some(image)) => Err(ApiError(ServiceError::new(
+            ErrorKind::NotImplemented,
+            format!("pulling {image} is not supported yet: load or import the image instead"),
+        ))),
+        (None, None) => Err(ApiError::invalid("fromSrc or fromImage is required")),
+    }
+}
+
+async fn list(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
+    let _ = flag(&q, "all");
+    Ok(Json(d.list_images()).into_response())
+}
+
+/// `GET /images/{name}/json`; names may contain slashes, so the route takes the rest of the path.
+async fn by_name(State(d): D, Path(path): Path<String>) -> ApiResult<Response> {
+    let Some(name) = path.strip_suffix("/json") else {
+        return Err(ApiError(ServiceError::not_found(format!(
+            "page not found: /images/{path}"
+        ))));
+    };
+    Ok(Json(d.images.inspect(name)?).into_response())
+}
+
+async fn remove(State(d): D, Path(name): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(Json(d.delete_image(&name, flag(&q, "force")).await?).into_response())
+}
