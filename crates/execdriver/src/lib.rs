@@ -1,1 +1,29 @@
-//! execdriver
+//! execdriver: runs container processes on Linux.
+//!
+//! It owns namespaces, cgroups (v1 and v2, detected at runtime), the container's mount table,
+//! stdio/tty and its json-file log. The daemon never forks: [`LinuxExecDriver::start`] spawns
+//! a single-threaded shim ([`helper::main`], `rdockerd init <bundle>`) that clones the
+//! container's process, monitors it for its whole life and reports on a pipe ([`proto`]).
+//!
+//! It must not depend on the `api` crate or on other drivers.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cgroups;
+mod driver;
+mod error;
+pub mod helper;
+pub mod proto;
+mod spec;
+#[allow(unsafe_code)]
+mod sys;
+pub mod user;
+
+pub use cgroups::CgroupVersion;
+pub use driver::{reattach_shim, ExecConfig, ExecDriver, LinuxExecDriver, Started};
+pub use error::{Error, Result};
+pub use spec::{
+    read_exit, BindMount, ContainerSpec, ExitInfo, FailKind, NetworkMode, Resources, EXIT_FILE,
+    SHIM_LOG_FILE, SPEC_FILE,
+};
