@@ -57,22 +57,27 @@ struct Config {
     cgroup_parent: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     if std::env::args().nth(1).as_deref() == Some("init") {
         std::process::exit(execdriver::helper::main());
     }
     let cfg = Config::parse();
     init_logging(&cfg);
-    if !nix::unistd::geteuid().is_root() {
-        bail!("rdockerd needs to run as root");
+    let result = if nix::unistd::geteuid().is_root() {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(64)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(run(cfg)))
+    } else {
+        Err(anyhow::anyhow!("rdockerd needs to run as root"))
+    };
+    if let Err(e) = result {
+        eprintln!("rdockerd: {e:#}");
+        std::process::exit(1);
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(run(cfg))
 }
 
 fn init_logging(cfg: &Config) {
@@ -106,6 +111,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     })?);
     tracing::info!(driver = graph.name(), cgroup = %exec_version(&*exec), "drivers ready");
     let d = daemon::Daemon::new(paths, graph, exec, cfg.cgroup_parent.clone()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     let mut sockets = Vec::new();
     for host in &cfg.hosts {
@@ -115,10 +121,13 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         let listener = bind_socket(Path::new(path)).await?;
         sockets.push(PathBuf::from(path));
         let app = routes::app(d.clone());
+        let mut stop = stop_rx.clone();
         servers.spawn(async move {
             let svc = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
             axum::serve(listener, svc)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
                 .await
         });
         tracing::info!(socket = path, "API listening");
@@ -126,9 +135,17 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(p) = &cfg.pidfile {
         ::image::write_atomic(p, std::process::id().to_string().as_bytes())?;
     }
-    while let Some(r) = servers.join_next().await {
-        r.context("server task")?.context("serving the API")?;
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        Some(r) = servers.join_next() => r.context("server task")?.context("serving the API")?,
     }
+    // Stop accepting; give requests in flight a moment, but never wait on streams that only end
+    // with a container (attach, wait, logs -f): the containers keep running without us.
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }

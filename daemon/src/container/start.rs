@@ -36,6 +36,16 @@ impl ContainerService {
             Ok(s) => s,
             Err(err) => {
                 self.record_start_failure(&e, &err).await;
+                if e.data().host_config.auto_remove {
+                    // The docker CLI waits for `condition=removed` after a failed `run --rm`.
+                    let svc = self.clone();
+                    let id = e.id.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = svc.remove(&id, true, false).await {
+                            tracing::warn!(container_id = %id, error = %err, "auto-remove after failed start");
+                        }
+                    });
+                }
                 return Err(err);
             }
         };
