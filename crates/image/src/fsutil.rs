@@ -24,6 +24,32 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Replaces `path` with `data` atomically with respect to process crashes (temp file + rename),
+/// without fsync: for records whose durability the caller secures with one later sync (see
+/// [`sync_filesystem`]) or that are re-derived after a power loss.
+pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .expect("replaced files live inside a directory");
+    let name = path
+        .file_name()
+        .expect("replaced files are named")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&tmp, data).at(&tmp)?;
+    fs::rename(&tmp, path).at(path)
+}
+
+/// Flushes everything written to the filesystem holding `path` (one `syncfs`), so that a
+/// following durable write can act as the commit point of many cheap ones.
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    let f = File::open(path).at(path)?;
+    nix::unistd::syncfs(&f).map_err(|e| crate::Error::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
 /// fsyncs a directory so that renames inside it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)

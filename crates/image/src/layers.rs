@@ -1,5 +1,5 @@
 use crate::error::IoContext;
-use crate::fsutil::{sync_dir, write_atomic};
+use crate::fsutil::{sync_dir, write_atomic, write_replace};
 use crate::{Digest, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -83,13 +83,15 @@ pub(crate) fn mount_dir(root: &Path, container_id: &str) -> PathBuf {
     root.join("layerdb/mounts").join(container_id)
 }
 
+/// Not durable by itself: the daemon syncs the filesystem before it commits the container
+/// record that refers to this one.
 pub(crate) fn write_mount(root: &Path, m: &MountMeta) -> Result<()> {
     let dir = mount_dir(root, &m.container_id);
     fs::create_dir_all(&dir).at(&dir)?;
-    write_atomic(&dir.join("mount-id"), m.mount_id.as_bytes())?;
-    write_atomic(&dir.join("init-id"), m.init_id.as_bytes())?;
+    write_replace(&dir.join("mount-id"), m.mount_id.as_bytes())?;
+    write_replace(&dir.join("init-id"), m.init_id.as_bytes())?;
     if let Some(p) = &m.parent {
-        write_atomic(&dir.join("parent"), p.as_str().as_bytes())?;
+        write_replace(&dir.join("parent"), p.as_str().as_bytes())?;
     }
     Ok(())
 }

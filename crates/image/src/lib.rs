@@ -17,7 +17,7 @@ mod store;
 
 pub use digest::{chain_id, sha256_hex, Digest, DigestWriter};
 pub use error::{Error, Result};
-pub use fsutil::write_atomic;
+pub use fsutil::{sync_filesystem, write_atomic, write_replace};
 pub use layers::{LayerMeta, MountMeta};
 pub use reference::Reference;
 pub use store::{ImageConfig, ImageStore, RootFs};

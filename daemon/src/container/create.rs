@@ -163,10 +163,10 @@ impl ContainerService {
             ("hosts", hosts),
             ("resolv.conf", resolv_conf()),
         ] {
-            image::write_atomic(&dir.join(file), content.as_bytes())
+            std::fs::write(dir.join(file), content)
                 .map_err(|e| ServiceError::from_err("writing container files", &e))?;
         }
-        self.persist(c)
+        self.write_record(c, true)
     }
 
     /// Best-effort removal of everything create makes (also used by remove).

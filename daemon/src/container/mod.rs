@@ -249,14 +249,28 @@ impl ContainerService {
             .collect()
     }
 
-    /// Writes the record atomically (config.v2.json and hostconfig.json).
+    /// Saves a state change of an existing container (temp + rename, no fsync): after a power
+    /// loss, restore re-derives running/exited from the shim and its exit file anyway.
     fn persist(&self, c: &Container) -> Result<()> {
+        self.write_record(c, false)
+    }
+
+    /// Writes `hostconfig.json` and `config.v2.json`; with `durable`, everything written to the
+    /// data root so far is flushed first and the record itself is fsynced: the commit point of
+    /// a new container.
+    fn write_record(&self, c: &Container, durable: bool) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         let cfg = serde_json::to_vec(c).expect("container records always serialise");
         let hc = serde_json::to_vec(&c.host_config).expect("host configs always serialise");
-        image::write_atomic(&dir.join("hostconfig.json"), &hc)
-            .and_then(|_| image::write_atomic(&dir.join("config.v2.json"), &cfg))
-            .map_err(|e| ServiceError::from_err("saving container state", &e))
+        let result = image::write_replace(&dir.join("hostconfig.json"), &hc).and_then(|_| {
+            if durable {
+                image::sync_filesystem(&dir)?;
+                image::write_atomic(&dir.join("config.v2.json"), &cfg)
+            } else {
+                image::write_replace(&dir.join("config.v2.json"), &cfg)
+            }
+        });
+        result.map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
     fn persist_entry(&self, e: &Entry) -> Result<()> {
