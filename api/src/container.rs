@@ -71,6 +71,7 @@ pub struct LogConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
     pub log_config: LogConfig,
     pub network_mode: String,
@@ -287,16 +288,19 @@ pub struct ContainerSummary {
     pub image_id: String,
     pub command: String,
     pub created: i64,
+    #[serde(deserialize_with = "null_default")]
     pub ports: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
+    #[serde(deserialize_with = "null_default")]
     pub labels: BTreeMap<String, String>,
     pub state: String,
     pub status: String,
     pub host_config: SummaryHostConfig,
     pub network_settings: SummaryNetworkSettings,
+    #[serde(deserialize_with = "null_default")]
     pub mounts: Vec<MountPoint>,
 }
 

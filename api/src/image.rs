@@ -1,6 +1,7 @@
 //! Image types: list and inspect answers, delete results.
 
 use crate::container::{ContainerConfig, GraphDriverData};
+use crate::serde_ext::null_default;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -10,7 +11,9 @@ use std::collections::BTreeMap;
 pub struct ImageSummary {
     pub id: String,
     pub parent_id: String,
+    #[serde(deserialize_with = "null_default")]
     pub repo_tags: Vec<String>,
+    #[serde(deserialize_with = "null_default")]
     pub repo_digests: Vec<String>,
     pub created: i64,
     pub size: i64,

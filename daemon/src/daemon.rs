@@ -57,9 +57,9 @@ impl Daemon {
     }
 
     /// Images with how many containers use each.
-    pub fn list_images(&self) -> Vec<ImageSummary> {
+    pub fn list_images(&self, filters: &api::Filters) -> Result<Vec<ImageSummary>> {
         let users = |id: &str| self.containers.users_of_image(id).len();
-        self.images.list(&users)
+        self.images.list(filters, &users)
     }
 
     /// Deletes an image, refusing while containers use it (Docker's rules).

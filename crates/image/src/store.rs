@@ -368,6 +368,11 @@ impl ImageStore {
         self.lock().mounts.get(container_id).cloned()
     }
 
+    /// Every container layer record.
+    pub fn mounts(&self) -> Vec<MountMeta> {
+        self.lock().mounts.values().cloned().collect()
+    }
+
     /// Forgets a container's layers.
     pub fn remove_mount(&self, container_id: &str) -> Result<()> {
         let dir = layers::mount_dir(&self.root, container_id);

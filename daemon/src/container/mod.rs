@@ -139,15 +139,16 @@ impl Entry {
         self.input_tx.lock().expect("input lock poisoned").clone()
     }
 
-    /// Takes the stdin queue for a new run and installs a fresh one for the run after it.
-    fn take_input(&self) -> mpsc::UnboundedReceiver<Input> {
-        let mut rx = self.input_rx.lock().expect("input lock poisoned");
-        let (tx, new_rx) = mpsc::unbounded_channel();
-        let taken = rx
-            .replace(new_rx)
-            .expect("an input queue is always installed");
+    /// Takes the stdin queue for a run; senders handed out before and during the run feed it.
+    fn take_input(&self) -> Option<mpsc::UnboundedReceiver<Input>> {
+        self.input_rx.lock().expect("input lock poisoned").take()
+    }
+
+    /// After an exit: a fresh stdin queue for the next run.
+    fn reset_input(&self) {
+        let (tx, rx) = mpsc::unbounded_channel();
         *self.input_tx.lock().expect("input lock poisoned") = tx;
-        taken
+        *self.input_rx.lock().expect("input lock poisoned") = Some(rx);
     }
 }
 

@@ -206,7 +206,7 @@ impl ContainerService {
             names: vec![c.name.clone()],
             image: c.config.image.clone(),
             image_id: c.image.clone(),
-            command: std::iter::once(c.path.as_str())
+XX
                 .chain(c.args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -228,6 +228,20 @@ impl ContainerService {
             mounts: Vec::new(),
         }
     }
+}
+
+/// Docker's `Command` column: arguments with spaces in single quotes.
+fn command_line(c: &Container) -> String {
+    let mut out = c.path.clone();
+    for a in &c.args {
+        out.push(' ');
+        if a.contains(' ') {
+            out.push_str(&format!("'{a}'"));
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
 }
 
 fn networks(c: &Container) -> BTreeMap<String, EndpointSettings> {

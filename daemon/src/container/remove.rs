@@ -1,6 +1,6 @@
 //! `DELETE /containers/{id}` and `POST /containers/prune`.
 
-use super::{ContainerService, Entry};
+use super::{Container, ContainerService, Entry};
 use crate::error::{blocking, Result, ServiceError};
 use api::container::PruneResponse;
 use nix::sys::signal::Signal;
@@ -41,28 +41,18 @@ impl ContainerService {
         Ok(())
     }
 
-    /// Deletes layers, files and the table entry of a stopped container, then releases image
-    /// layers nothing uses any more.
+    /// Removes a stopped container. Unlinking its record is the commit point: from then on it
+    /// is gone for the API and for a restarted daemon, waiters are released, and the layers and
+    /// files are deleted in the background (restore collects whatever a crash leaves behind).
     async fn discard(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
         let c = e.snapshot();
-        {
-            let mut d = e.data();
-            d.state.status = "removing".into();
-        }
-        let svc = self.clone();
-        let cc = c.clone();
-        blocking(move || {
-            svc.discard_layers_and_files(&cc);
-            let parent = if cc.host_config.cgroup_parent.is_empty() {
-                svc.cgroup_parent.clone()
-            } else {
-                cc.host_config.cgroup_parent.clone()
-            };
-            if let Err(err) = svc.exec.delete(&cc.id, &parent, &svc.paths.bundle(&cc.id)) {
-                tracing::warn!(container_id = %cc.id, error = %err, "removing runtime state");
+        e.data().state.status = "removing".into();
+        let record = self.paths.container_dir(&c.id).join("config.v2.json");
+        blocking(move || match std::fs::remove_file(&record) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(ServiceError::from_err("removing container record", &err))
             }
-            crate::image::gc_layers(&svc.images, svc.graph.as_ref());
-            Ok(())
+            _ => Ok(()),
         })
         .await?;
         {
@@ -75,7 +65,24 @@ impl ContainerService {
         }
         e.life.send_modify(|l| l.removed = true);
         tracing::info!(container_id = %c.id, "container removed");
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || svc.delete_leftovers(&c));
         Ok(())
+    }
+
+    /// Blocking: the layers, files and runtime state of a removed container, then image layers
+    /// nothing uses any more.
+    pub(super) fn delete_leftovers(&self, c: &Container) {
+        self.discard_layers_and_files(c);
+        let parent = if c.host_config.cgroup_parent.is_empty() {
+            self.cgroup_parent.clone()
+        } else {
+            c.host_config.cgroup_parent.clone()
+        };
+        if let Err(err) = self.exec.delete(&c.id, &parent, &self.paths.bundle(&c.id)) {
+            tracing::warn!(container_id = %c.id, error = %err, "removing runtime state");
+        }
+        crate::image::gc_layers(&self.images, self.graph.as_ref());
     }
 
     /// Removes every stopped container.

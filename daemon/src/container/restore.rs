@@ -27,6 +27,7 @@ impl ContainerService {
         })
         .await?;
         let n = records.len();
+        self.collect_garbage();
         for c in records {
             let running = c.state.running;
             let (shim_pid, bundle) = (c.shim_pid, self.paths.bundle(&c.id));
@@ -89,6 +90,31 @@ impl ContainerService {
             });
             svc.finish_run(&e, info).await;
         });
+    }
+}
+
+impl ContainerService {
+    /// Deletes what a crash mid-create or mid-remove left behind: container dirs without a
+    /// record and layer records of containers that no longer exist.
+    fn collect_garbage(self: &Arc<Self>) {
+        // A record that exists but does not parse is kept (and reported by restore): only a
+        // missing record means the container is gone.
+        let has_record = |id: &str| self.paths.container_dir(id).join("config.v2.json").exists();
+        for m in self.images.mounts() {
+            if !has_record(&m.container_id) {
+                tracing::info!(container_id = %m.container_id, "removing layers of a container that no longer exists");
+                let c = Container { id: m.container_id.clone(), mount_id: m.mount_id.clone(), ..Default::default() };
+                let svc = self.clone();
+                tokio::task::spawn_blocking(move || svc.delete_leftovers(&c));
+            }
+        }
+        let dir = self.paths.data_root.join("containers");
+        for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let id = ent.file_name().to_string_lossy().into_owned();
+            if !has_record(&id) && self.images.mount(&id).is_none() {
+                let _ = std::fs::remove_dir_all(ent.path());
+            }
+        }
     }
 }
 

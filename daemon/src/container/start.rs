@@ -183,10 +183,10 @@ impl ContainerService {
         control: std::process::ChildStdin,
         events: std::process::ChildStdout,
     ) {
-        let input = e.take_input();
-        let writer = match pipe::Sender::from_owned_fd(OwnedFd::from(control)) {
-            Ok(tx) => Some(tokio::spawn(forward_input(input, tx))),
-            Err(err) => {
+        let writer = match (e.take_input(), pipe::Sender::from_owned_fd(OwnedFd::from(control))) {
+            (Some(input), Ok(tx)) => Some(tokio::spawn(forward_input(input, tx))),
+            (None, _) => None,
+            (_, Err(err)) => {
                 tracing::warn!(container_id = %e.id, error = %err, "stdin pipe unusable");
                 None
             }
@@ -248,6 +248,7 @@ impl ContainerService {
             tracing::warn!(container_id = %e.id, error = %err, "saving exit state");
         }
         tracing::info!(container_id = %e.id, exit_code = info.exit_code, "container exited");
+        e.reset_input();
         let _ = e.output.send(Output::Exited);
         e.life.send_modify(|l| {
             l.running = false;

@@ -54,8 +54,48 @@ impl ImageService {
         })
     }
 
-    /// `GET /images/json`.
-    pub fn list(&self, users: &dyn Fn(&str) -> usize) -> Vec<ImageSummary> {
+    /// `GET /images/json` with Docker's filters (dangling, reference, label, before, since).
+    pub fn list(&self, filters: &api::Filters, users: &dyn Fn(&str) -> usize) -> Result<Vec<ImageSummary>> {
+        const KEYS: &[&str] = &["dangling", "reference", "label", "before", "since"];
+        if let Some(k) = filters.unknown_keys(KEYS).first() {
+            return Err(ServiceError::invalid(format!("invalid filter '{k}'")));
+        }
+        let dangling = match filters.get("dangling").first().map(String::as_str) {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(v) => return Err(ServiceError::invalid(format!("invalid filter 'dangling={v}'"))),
+        };
+        let bound = |key: &str| -> Result<Option<i64>> {
+            match filters.get(key).first() {
+                Some(name) => Ok(Some(created_secs(&self.store.get(&self.resolve(name)?)?))),
+                None => Ok(None),
+            }
+        };
+        let (before, since) = (bound("before")?, bound("since")?);
+        let all = self.list_all(users);
+        Ok(all
+            .into_iter()
+            .filter(|i| dangling.is_none_or(|d| d == i.repo_tags.is_empty()))
+            .filter(|i| {
+                let refs = filters.get("reference");
+                refs.is_empty() || refs.iter().any(|pat| i.repo_tags.iter().any(|t| reference_matches(pat, t)))
+            })
+            .filter(|i| {
+                filters.get("label").iter().all(|l| {
+                    let labels = i.labels.clone().unwrap_or_default();
+                    match l.split_once('=') {
+                        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+                        None => labels.contains_key(l.as_str()),
+                    }
+                })
+            })
+            .filter(|i| before.is_none_or(|b| i.created < b))
+            .filter(|i| since.is_none_or(|s| i.created > s))
+            .collect())
+    }
+
+    fn list_all(&self, users: &dyn Fn(&str) -> usize) -> Vec<ImageSummary> {
         let mut out: Vec<ImageSummary> = self
             .store
             .list()
@@ -237,6 +277,24 @@ impl ImageService {
     }
 }
 
+/// Docker's `reference` filter: a glob (`*`, `?`) against `repo:tag`, or against the repo alone
+/// when the pattern has no tag.
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    let (repo, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
+    let has_tag = pattern.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
+    glob(pattern.as_bytes(), if has_tag { tag } else { repo }.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
 fn is_id_reference(name: &str, id: &Digest) -> bool {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     !hex.is_empty() && id.hex().starts_with(hex) && hex.bytes().all(|b| b.is_ascii_hexdigit())
@@ -263,5 +321,21 @@ pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) {
         if let Err(e) = store.remove_layer(&l.chain_id) {
             tracing::warn!(layer = %l.chain_id, error = %e, "forgetting unused layer");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_filter_globs_like_docker() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:latest"));
+        assert!(reference_matches("busybox:lat*", "busybox:latest"));
+        assert!(!reference_matches("busybox:1.0", "busybox:latest"));
+        assert!(!reference_matches("nomatch", "busybox:latest"));
+        assert!(reference_matches("localhost:5000/app", "localhost:5000/app:v1"));
+        assert!(!reference_matches("*", "localhost:5000/app:v1"));
     }
 }

@@ -1,7 +1,7 @@
 //! Image routes.
 
 use super::error::{ApiError, ApiResult};
-use super::query::{flag, text, Q};
+use super::query::{filters, flag, text, Q};
 use crate::daemon::Daemon;
 use crate::error::{ErrorKind, ServiceError};
 use crate::image::ImportOptions;
@@ -50,8 +50,8 @@ async fn create(State(d): D, Query(q): Query<Q>, body: Body) -> ApiResult<Respon
 }
 
 async fn list(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
-    let _ = flag(&q, "all");
-    Ok(Json(d.list_images()).into_response())
+    let _ = flag(&q, "all"); // no intermediate images exist without `build`
+    Ok(Json(d.list_images(&filters(&q)?)?).into_response())
 }
 
 /// `GET /images/{name}/json`; names may contain slashes, so the route takes the rest of the path.
