@@ -206,10 +206,7 @@ impl ContainerService {
             names: vec![c.name.clone()],
             image: c.config.image.clone(),
             image_id: c.image.clone(),
-XX
-                .chain(c.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
+            command: command_line(c),
             created: chrono::DateTime::parse_from_rfc3339(&c.created)
                 .map(|t| t.timestamp())
                 .unwrap_or(0),

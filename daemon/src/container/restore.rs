@@ -103,7 +103,11 @@ impl ContainerService {
         for m in self.images.mounts() {
             if !has_record(&m.container_id) {
                 tracing::info!(container_id = %m.container_id, "removing layers of a container that no longer exists");
-                let c = Container { id: m.container_id.clone(), mount_id: m.mount_id.clone(), ..Default::default() };
+                let c = Container {
+                    id: m.container_id.clone(),
+                    mount_id: m.mount_id.clone(),
+                    ..Default::default()
+                };
                 let svc = self.clone();
                 tokio::task::spawn_blocking(move || svc.delete_leftovers(&c));
             }

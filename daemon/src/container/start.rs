@@ -183,7 +183,10 @@ impl ContainerService {
         control: std::process::ChildStdin,
         events: std::process::ChildStdout,
     ) {
-        let writer = match (e.take_input(), pipe::Sender::from_owned_fd(OwnedFd::from(control))) {
+        let writer = match (
+            e.take_input(),
+            pipe::Sender::from_owned_fd(OwnedFd::from(control)),
+        ) {
             (Some(input), Ok(tx)) => Some(tokio::spawn(forward_input(input, tx))),
             (None, _) => None,
             (_, Err(err)) => {

@@ -55,7 +55,11 @@ impl ImageService {
     }
 
     /// `GET /images/json` with Docker's filters (dangling, reference, label, before, since).
-    pub fn list(&self, filters: &api::Filters, users: &dyn Fn(&str) -> usize) -> Result<Vec<ImageSummary>> {
+    pub fn list(
+        &self,
+        filters: &api::Filters,
+        users: &dyn Fn(&str) -> usize,
+    ) -> Result<Vec<ImageSummary>> {
         const KEYS: &[&str] = &["dangling", "reference", "label", "before", "since"];
         if let Some(k) = filters.unknown_keys(KEYS).first() {
             return Err(ServiceError::invalid(format!("invalid filter '{k}'")));
@@ -64,7 +68,11 @@ impl ImageService {
             None => None,
             Some("true" | "1") => Some(true),
             Some("false" | "0") => Some(false),
-            Some(v) => return Err(ServiceError::invalid(format!("invalid filter 'dangling={v}'"))),
+            Some(v) => {
+                return Err(ServiceError::invalid(format!(
+                    "invalid filter 'dangling={v}'"
+                )))
+            }
         };
         let bound = |key: &str| -> Result<Option<i64>> {
             match filters.get(key).first() {
@@ -79,7 +87,10 @@ impl ImageService {
             .filter(|i| dangling.is_none_or(|d| d == i.repo_tags.is_empty()))
             .filter(|i| {
                 let refs = filters.get("reference");
-                refs.is_empty() || refs.iter().any(|pat| i.repo_tags.iter().any(|t| reference_matches(pat, t)))
+                refs.is_empty()
+                    || refs
+                        .iter()
+                        .any(|pat| i.repo_tags.iter().any(|t| reference_matches(pat, t)))
             })
             .filter(|i| {
                 filters.get("label").iter().all(|l| {
@@ -281,8 +292,13 @@ impl ImageService {
 /// when the pattern has no tag.
 fn reference_matches(pattern: &str, tag: &str) -> bool {
     let (repo, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
-    let has_tag = pattern.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/'));
-    glob(pattern.as_bytes(), if has_tag { tag } else { repo }.as_bytes())
+    let has_tag = pattern
+        .rsplit_once(':')
+        .is_some_and(|(_, t)| !t.contains('/'));
+    glob(
+        pattern.as_bytes(),
+        if has_tag { tag } else { repo }.as_bytes(),
+    )
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {
@@ -335,7 +351,10 @@ mod tests {
         assert!(reference_matches("busybox:lat*", "busybox:latest"));
         assert!(!reference_matches("busybox:1.0", "busybox:latest"));
         assert!(!reference_matches("nomatch", "busybox:latest"));
-        assert!(reference_matches("localhost:5000/app", "localhost:5000/app:v1"));
+        assert!(reference_matches(
+            "localhost:5000/app",
+            "localhost:5000/app:v1"
+        ));
         assert!(!reference_matches("*", "localhost:5000/app:v1"));
     }
 }
