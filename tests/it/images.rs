@@ -1,0 +1,197 @@
+//! Images (list, import, rmi) and the daemon-wide `version` / `info`.
+
+use sha2::{Digest, Sha256};
+
+use crate::cmd::OutputExt;
+use crate::harness::{busybox_tar, host_cgroup_version, unique, TestDaemon};
+
+fn repo_tags(d: &TestDaemon) -> Vec<String> {
+    let out = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    out.ok("docker images")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn images_lists_busybox() {
+    let d = TestDaemon::start();
+    let out = d.docker(&["images"]).ok("docker images");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("busybox "))
+        .unwrap_or_else(|| panic!("busybox not in docker images:\n{out}"));
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[1], "latest", "{line}");
+    assert!(
+        cols[2].len() == 12 && cols[2].bytes().all(|b| b.is_ascii_hexdigit()),
+        "IMAGE ID column: {line}"
+    );
+
+    let list = d.http("GET", "/images/json", None).json();
+    let img = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|i| i["RepoTags"] == serde_json::json!(["busybox:latest"]))
+        .unwrap_or_else(|| panic!("busybox:latest not in {list}"))
+        .clone();
+    assert!(
+        img["Id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:") && s.len() == 71),
+        "Id: {}",
+        img["Id"]
+    );
+    assert!(
+        img["Size"].as_i64().is_some_and(|s| s > 1_000_000),
+        "Size: {}",
+        img["Size"]
+    );
+}
+
+#[test]
+fn import_is_content_addressed() {
+    let d = TestDaemon::start();
+    let tar = busybox_tar();
+    let repo = unique("imp");
+    let tar_str = tar.to_str().expect("utf-8 path");
+    let out = d.docker(&["import", tar_str, &format!("{repo}:v1")]);
+    let id = out.ok("docker import").trim().to_string();
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "docker import printed {id:?}"
+    );
+    assert!(repo_tags(&d).contains(&format!("{repo}:v1")));
+
+    // The layer's diff_id is the sha256 of the uncompressed tar; busybox:latest (imported from
+    // the same file by the harness) shares it.
+    let bytes = std::fs::read(&tar).expect("read tar");
+    let diff_id = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+    for name in [format!("{repo}:v1"), "busybox:latest".to_string()] {
+        let r = d.http("GET", &format!("/images/{name}/json"), None);
+        assert_eq!(r.status, 200, "image inspect {name}: {}", r.text());
+        let j = r.json();
+        assert_eq!(
+            j["RootFS"]["Layers"],
+            serde_json::json!([diff_id]),
+            "{name}: {}",
+            j["RootFS"]
+        );
+        assert_eq!(j["RootFS"]["Type"], "layers");
+    }
+
+    let out = d.docker(&["run", "--rm", &format!("{repo}:v1"), "echo", "ok"]);
+    assert_eq!(out.ok("run the imported image"), "ok\n");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn rmi_conflicts_while_used_and_force_untags() {
+    let d = TestDaemon::start();
+    let name = unique("user");
+    d.create(&["--name", &name, "busybox", "true"]);
+
+    let out = d.docker(&["rmi", "busybox"]);
+    assert_ne!(
+        out.code(),
+        0,
+        "rmi of an image used by a container succeeded"
+    );
+    assert!(
+        out.err()
+            .contains("conflict: unable to remove repository reference"),
+        "stderr: {}",
+        out.err()
+    );
+    let r = d.http("DELETE", "/images/busybox", None);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.message()
+            .contains("conflict: unable to remove repository reference"),
+        "{}",
+        r.text()
+    );
+    assert!(repo_tags(&d).contains(&"busybox:latest".to_string()));
+
+    d.docker(&["rmi", "-f", "busybox"]).ok("docker rmi -f");
+    assert!(
+        !repo_tags(&d).iter().any(|t| t.starts_with("busybox:")),
+        "busybox still tagged after rmi -f"
+    );
+    // The container keeps working on its (now untagged) image.
+    let out = d.docker(&["start", "-a", &name]);
+    out.expect_code(0, "start a container whose image was untagged");
+}
+
+#[test]
+fn rmi_unused_image_deletes_it() {
+    let d = TestDaemon::start();
+    let repo = unique("gone");
+    d.import(&busybox_tar(), &repo, "latest");
+    assert!(repo_tags(&d).contains(&format!("{repo}:latest")));
+    let out = d.docker(&["rmi", &repo]).ok("docker rmi");
+    assert!(
+        out.contains(&format!("Untagged: {repo}:latest")),
+        "rmi output: {out}"
+    );
+    assert!(!repo_tags(&d).contains(&format!("{repo}:latest")));
+    let r = d.http("GET", &format!("/images/{repo}/json"), None);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.message(), format!("No such image: {repo}:latest"));
+}
+
+#[test]
+fn version_reports_server_api() {
+    let d = TestDaemon::start();
+    let out = d.docker(&["version"]).ok("docker version");
+    assert!(
+        out.contains("Server:"),
+        "docker version shows no server:\n{out}"
+    );
+    let api = d
+        .docker(&["version", "--format", "{{.Server.APIVersion}}"])
+        .ok("version --format");
+    let (major, minor) = api.trim().split_once('.').expect("API version like 1.41");
+    assert_eq!(major, "1");
+    let minor: u32 = minor.parse().expect("numeric minor version");
+    assert!((41..=50).contains(&minor), "server API version {api}");
+
+    let r = d.http("GET", "/version", None);
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["ApiVersion"], api.trim());
+    assert_eq!(v["Os"], "linux");
+    for key in ["Version", "Arch", "MinAPIVersion", "KernelVersion"] {
+        assert!(
+            v[key].as_str().is_some_and(|s| !s.is_empty()),
+            "/version {key}: {v}"
+        );
+    }
+}
+
+#[test]
+fn info_counts_and_drivers() {
+    let d = TestDaemon::start();
+    d.run_detached(&["--name", &unique("inforun"), "busybox", "sleep", "1000"]);
+    d.create(&["--name", &unique("infocreated"), "busybox", "true"]);
+
+    let fmt = "{{.Containers}}|{{.ContainersRunning}}|{{.ContainersStopped}}|{{.Images}}|{{.Driver}}|{{.CgroupVersion}}|{{.OSType}}";
+    let out = d
+        .docker(&["info", "--format", fmt])
+        .ok("docker info --format");
+    let want = format!("2|1|1|1|{}|{}|linux", d.driver, host_cgroup_version());
+    assert_eq!(out.trim(), want);
+
+    let out = d.docker(&["info"]).ok("docker info");
+    for line in [
+        "Containers: 2".to_string(),
+        format!("Storage Driver: {}", d.driver),
+        format!("Cgroup Version: {}", host_cgroup_version()),
+    ] {
+        assert!(out.contains(&line), "docker info lacks {line:?}:\n{out}");
+    }
+}
