@@ -109,7 +109,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         helper,
         helper_args: vec!["init".into()],
     })?);
-    tracing::info!(driver = graph.name(), cgroup = %exec_version(&*exec), "drivers ready");
+    tracing::info!(driver = graph.name(), cgroup = %exec_version(&exec), "drivers ready");
     let d = daemon::Daemon::new(paths, graph, exec, cfg.cgroup_parent.clone()).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();

@@ -3,6 +3,7 @@
 
 mod attach;
 mod create;
+mod export;
 mod logs;
 mod names;
 mod query;

@@ -43,8 +43,12 @@ impl ImageService {
             .sum()
     }
 
+    /// Docker names the image as normalised (`gone` → `gone:latest`).
     fn not_found(name: &str) -> ServiceError {
-        ServiceError::not_found(format!("No such image: {name}"))
+        let shown = Reference::parse(name)
+            .map(|r| r.key())
+            .unwrap_or_else(|_| name.to_string());
+        ServiceError::not_found(format!("No such image: {shown}"))
     }
 
     fn resolve(&self, name: &str) -> Result<Digest> {

@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/export", get(export))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -157,4 +158,12 @@ async fn logs(State(d): D, Path(id): Path<String>, Query(q): Query<Q>) -> ApiRes
     }
     let stream = d.containers.logs(&id, opts)?;
     Ok(hijack::log_body(stream))
+}
+
+async fn export(State(d): D, Path(id): Path<String>) -> ApiResult<Response> {
+    let rx = d.containers.export(&id)?;
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
