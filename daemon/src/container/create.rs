@@ -58,10 +58,16 @@ impl ContainerService {
         }
         let svc = self.clone();
         let top = top_cache.clone();
+        let t0 = std::time::Instant::now();
         let made = blocking(move || svc.make_layers_and_files(&c, top.as_deref()).map(|_| c)).await;
         match made {
             Ok(c) => {
-                tracing::info!(container_id = %id, image = %c.config.image, "container created");
+                tracing::info!(
+                    container_id = %id,
+                    image = %c.config.image,
+                    elapsed_us = t0.elapsed().as_micros() as u64,
+                    "container created"
+                );
                 self.table().by_id.insert(id.clone(), Entry::new(c));
                 Ok(CreateResponse { id, warnings })
             }

@@ -81,9 +81,18 @@ impl ContainerService {
 
     /// Blocking: mount the container's layers and start its process.
     fn launch(&self, c: &Container, mut spec: ContainerSpec) -> Result<execdriver::Started> {
+        let t0 = std::time::Instant::now();
         let rw = super::create::layer_id(&c.mount_id)?;
         spec.rootfs = self.graph.get(&rw)?;
-        self.exec.start(&spec).map_err(|err| {
+        let mounted = t0.elapsed();
+        let started = self.exec.start(&spec);
+        tracing::debug!(
+            container_id = %c.id,
+            mount_us = mounted.as_micros() as u64,
+            exec_us = (t0.elapsed() - mounted).as_micros() as u64,
+            "launch timings"
+        );
+        started.map_err(|err| {
             if let Err(e) = self.graph.put(&rw) {
                 tracing::warn!(container_id = %c.id, error = %e, "unmounting after failed start");
             }
@@ -236,6 +245,7 @@ impl ContainerService {
         };
         let svc = self.clone();
         let id = e.id.clone();
+        let t0 = std::time::Instant::now();
         let cleanup = blocking(move || {
             let rw = super::create::layer_id(&mount_id)?;
             svc.graph.put(&rw)?;
@@ -250,7 +260,12 @@ impl ContainerService {
         if let Err(err) = self.persist_entry(e) {
             tracing::warn!(container_id = %e.id, error = %err, "saving exit state");
         }
-        tracing::info!(container_id = %e.id, exit_code = info.exit_code, "container exited");
+        tracing::info!(
+            container_id = %e.id,
+            exit_code = info.exit_code,
+            cleanup_us = t0.elapsed().as_micros() as u64,
+            "container exited"
+        );
         e.reset_input();
         let _ = e.output.send(Output::Exited);
         e.life.send_modify(|l| {
