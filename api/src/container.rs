@@ -364,3 +364,18 @@ mod tests {
         );
     }
 }
+
+/// One entry of `GET /containers/{id}/changes`: `Kind` 0 = modified, 1 = added, 2 = deleted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerChange {
+    pub path: String,
+    pub kind: u8,
+}
+
+/// `{"Id": "..."}` answers (commit, exec create).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IdResponse {
+    pub id: String,
+}

@@ -98,3 +98,25 @@ pub struct ProgressMessage {
 pub struct ErrorDetail {
     pub message: String,
 }
+
+/// One entry of `GET /images/{name}/history`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HistoryItem {
+    /// The image id for the top entry of an image, else `<missing>`.
+    pub id: String,
+    pub created: i64,
+    pub created_by: String,
+    #[serde(deserialize_with = "null_default")]
+    pub tags: Vec<String>,
+    pub size: i64,
+    pub comment: String,
+}
+
+/// `POST /images/prune` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImagePruneResponse {
+    pub images_deleted: Option<Vec<ImageDeleteItem>>,
+    pub space_reclaimed: u64,
+}

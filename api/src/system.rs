@@ -96,3 +96,14 @@ pub struct Info {
     pub security_options: Vec<String>,
     pub warnings: Vec<String>,
 }
+
+/// `GET /system/df`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DiskUsage {
+    pub layers_size: i64,
+    pub images: Vec<crate::image::ImageSummary>,
+    pub containers: Vec<crate::container::ContainerSummary>,
+    pub volumes: Vec<Value>,
+    pub build_cache: Vec<Value>,
+}
