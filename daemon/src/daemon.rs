@@ -71,6 +71,34 @@ impl Daemon {
         self.images.delete(name, force, users).await
     }
 
+    /// `POST /images/prune`.
+    pub async fn prune_images(&self, all: bool) -> Result<api::image::ImagePruneResponse> {
+        let in_use = |id: &str| !self.containers.users_of_image(id).is_empty();
+        self.images.prune(all, &in_use).await
+    }
+
+    /// `GET /system/df`: images (with shared sizes and container counts), containers with
+    /// sizes, and the total size of all layers.
+    pub async fn disk_usage(&self) -> Result<api::system::DiskUsage> {
+        let mut images = self.list_images(&api::Filters::default())?;
+        for i in &mut images {
+            i.shared_size = 0;
+        }
+        let opts = crate::container::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        };
+        let containers = self.containers.list(opts).await?;
+        Ok(api::system::DiskUsage {
+            layers_size: self.images.layers_size(),
+            images,
+            containers,
+            volumes: Vec::new(),
+            build_cache: Vec::new(),
+        })
+    }
+
     /// `GET /version`.
     pub fn version(&self) -> Version {
         let kernel = kernel_version();

@@ -228,7 +228,9 @@ impl ImageService {
         let mut items = Vec::new();
         if !by_id {
             let r = Reference::parse(name)?;
-            if !force {
+            // Removing one of several names never strands the image; removing the last one
+            // while a container uses it would leave it dangling, so that needs force.
+            if !force && refs.len() <= 1 {
                 if let Some((cid, _)) = users.first() {
                     return Err(ServiceError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
@@ -312,6 +314,144 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
         (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
         (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
         _ => false,
+    }
+}
+
+impl ImageService {
+    /// `POST /images/{name}/tag`: adds `repo[:tag]` (tag `latest` when empty) to an image.
+    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        let id = self.resolve(name)?;
+        if repo.is_empty() {
+            return Err(ServiceError::invalid(
+                "repository name must have at least one component",
+            ));
+        }
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let r = Reference::parse(&full)?;
+        if r.digest.is_some() {
+            return Err(ServiceError::invalid(
+                "refusing to create a tag with a digest reference",
+            ));
+        }
+        self.store.tag(&r, &id)?;
+        tracing::info!(image_id = %id, reference = %r, "image tagged");
+        Ok(())
+    }
+
+    /// `GET /images/{name}/history`: the config's history, newest first; entries that made a
+    /// layer carry its size, the newest one the image id and tags.
+    pub fn history(&self, name: &str) -> Result<Vec<api::image::HistoryItem>> {
+        let id = self.resolve(name)?;
+        let cfg = self.store.get(&id)?;
+        let sizes: Vec<i64> = cfg
+            .chain_ids()
+            .iter()
+            .map(|c| self.store.layer(c).map_or(0, |l| l.size as i64))
+            .collect();
+        let mut layer = 0;
+        let mut out = Vec::new();
+        for h in &cfg.history {
+            let empty = h
+                .get("empty_layer")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let size = if empty {
+                0
+            } else {
+                sizes.get(layer).copied().unwrap_or(0)
+            };
+            if !empty {
+                layer += 1;
+            }
+            let text = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let created =
+                chrono::DateTime::parse_from_rfc3339(&text("created")).map_or(0, |t| t.timestamp());
+            out.push(api::image::HistoryItem {
+                id: "<missing>".into(),
+                created,
+                created_by: text("created_by"),
+                tags: Vec::new(),
+                size,
+                comment: text("comment"),
+            });
+        }
+        if out.is_empty() {
+            out.push(api::image::HistoryItem {
+                created: created_secs(&cfg),
+                size: self.size_of(&cfg),
+                ..Default::default()
+            });
+        }
+        out.reverse();
+        out[0].id = id.to_string();
+        out[0].tags = self
+            .store
+            .references(&id)
+            .into_iter()
+            .filter(|r| !r.contains('@'))
+            .collect();
+        Ok(out)
+    }
+
+    /// `POST /images/prune`: deletes dangling images (or, with `all`, every image no container
+    /// uses); `in_use` tells whether a container uses an image id.
+    pub async fn prune(
+        self: &Arc<Self>,
+        all: bool,
+        in_use: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<api::image::ImagePruneResponse> {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for (id, cfg) in self.store.list() {
+            let tags = self.store.references(&id);
+            if (!all && !tags.is_empty()) || in_use(id.as_str()) {
+                continue;
+            }
+            let size = self.size_of(&cfg) as u64;
+            for t in &tags {
+                if let Ok(r) = Reference::parse(t) {
+                    self.store.untag(&r)?;
+                    deleted.push(ImageDeleteItem {
+                        untagged: Some(t.clone()),
+                        deleted: None,
+                    });
+                }
+            }
+            let svc = self.clone();
+            let del = id.clone();
+            blocking(move || {
+                svc.store.delete(&del)?;
+                gc_layers(&svc.store, svc.graph.as_ref());
+                Ok(())
+            })
+            .await?;
+            deleted.push(ImageDeleteItem {
+                untagged: None,
+                deleted: Some(id.to_string()),
+            });
+            reclaimed += size;
+        }
+        Ok(api::image::ImagePruneResponse {
+            images_deleted: Some(deleted),
+            space_reclaimed: reclaimed,
+        })
+    }
+
+    /// Total bytes of all layers (each counted once), for `GET /system/df`.
+    pub fn layers_size(&self) -> i64 {
+        let mut seen = std::collections::HashSet::new();
+        self.store
+            .list()
+            .iter()
+            .flat_map(|(_, c)| c.chain_ids())
+            .filter(|c| seen.insert(c.clone()))
+            .filter_map(|c| self.store.layer(&c))
+            .map(|l| l.size as i64)
+            .sum()
     }
 }
 

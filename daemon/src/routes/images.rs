@@ -7,7 +7,7 @@ use crate::error::{ErrorKind, ServiceError};
 use crate::image::ImportOptions;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +19,11 @@ pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
         .route("/images/create", post(create))
         .route("/images/json", get(list))
-        .route("/images/{*name}", get(by_name).delete(remove))
+        .route("/images/prune", post(prune))
+        .route(
+            "/images/{*name}",
+            get(by_name).post(by_name_post).delete(remove),
+        )
 }
 
 /// `POST /images/create`: import from the body (`fromSrc=-`); pulling is not built yet.
@@ -54,14 +58,45 @@ async fn list(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
     Ok(Json(d.list_images(&filters(&q)?)?).into_response())
 }
 
-/// `GET /images/{name}/json`; names may contain slashes, so the route takes the rest of the path.
+/// `GET /images/{name}/json|history`; names may contain slashes, so the route takes the rest
+/// of the path and dispatches on its last segment.
 async fn by_name(State(d): D, Path(path): Path<String>) -> ApiResult<Response> {
-    let Some(name) = path.strip_suffix("/json") else {
-        return Err(ApiError(ServiceError::not_found(format!(
-            "page not found: /images/{path}"
-        ))));
-    };
-    Ok(Json(d.images.inspect(name)?).into_response())
+    if let Some(name) = path.strip_suffix("/json") {
+        return Ok(Json(d.images.inspect(name)?).into_response());
+    }
+    if let Some(name) = path.strip_suffix("/history") {
+        return Ok(Json(d.images.history(name)?).into_response());
+    }
+    Err(page_not_found(&path))
+}
+
+/// `POST /images/{name}/tag`.
+async fn by_name_post(
+    State(d): D,
+    Path(path): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/tag") {
+        d.images.tag(
+            name,
+            text(&q, "repo").unwrap_or(""),
+            text(&q, "tag").unwrap_or(""),
+        )?;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    Err(page_not_found(&path))
+}
+
+fn page_not_found(path: &str) -> ApiError {
+    ApiError(ServiceError::not_found(format!(
+        "page not found: /images/{path}"
+    )))
+}
+
+async fn prune(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
+    let f = filters(&q)?;
+    let all = f.get("dangling").iter().any(|v| v == "false" || v == "0");
+    Ok(Json(d.prune_images(all).await?).into_response())
 }
 
 async fn remove(State(d): D, Path(name): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {

@@ -37,6 +37,7 @@ pub fn app(
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
         .merge(containers::routes())
         .merge(images::routes())
         .fallback(not_found)

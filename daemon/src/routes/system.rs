@@ -25,3 +25,7 @@ pub async fn version(State(d): State<Arc<Daemon>>) -> Json<api::system::Version>
 pub async fn info(State(d): State<Arc<Daemon>>) -> ApiResult<Json<api::system::Info>> {
     Ok(Json(d.info().await?))
 }
+
+pub async fn df(State(d): State<Arc<Daemon>>) -> ApiResult<Json<api::system::DiskUsage>> {
+    Ok(Json(d.disk_usage().await?))
+}
