@@ -101,6 +101,15 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// The overlay2 layer uses an overlayfs feature (`redirect_dir`, `metacopy`) that its
+    /// diff directory alone cannot describe, so `changes`/`diff` cannot walk it.
+    #[error("cannot diff {path}: it carries the overlay xattr {xattr}")]
+    NotNativeDiff {
+        /// The entry carrying the xattr.
+        path: PathBuf,
+        /// The xattr's name.
+        xattr: &'static str,
+    },
     /// A tar entry of a type that cannot be unpacked.
     #[error("unsupported tar entry type {kind:?} for {entry:?}")]
     UnsupportedEntry {

@@ -18,6 +18,23 @@ pub(crate) fn create_dir(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::io("create directory", path, e))
 }
 
+/// Replaces the file at `path` with `data`: written to a temporary file next to it, synced,
+/// then renamed over it, so that a crash leaves the old or the new content, never a part.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
+        .map_err(|e| Error::io("write", &tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 /// Removes whatever is at `path` (a directory recursively); absent is fine.
 pub(crate) fn remove_all(path: &Path) -> Result<()> {
     let res = match std::fs::symlink_metadata(path) {

@@ -2,8 +2,9 @@
 //! and present a stack of them as one root filesystem.
 //!
 //! This crate owns everything under `<data-root>/<driver>/`: the layer directories, the
-//! union mounts of them ([`Overlay2Driver`]) or full copies ([`VfsDriver`]), and unpacking
-//! layer tars with their whiteouts ([`GraphDriver::apply_diff`]). It knows nothing about
+//! union mounts of them ([`Overlay2Driver`]) or full copies ([`VfsDriver`]), unpacking
+//! layer tars with their whiteouts ([`GraphDriver::apply_diff`]), and listing and packing
+//! what a layer changed ([`GraphDriver::changes`], [`GraphDriver::diff`]). It knows nothing about
 //! images, digests or containers: the image store and the daemon's services decide which
 //! layers exist and call this crate by [`LayerId`].
 //!
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod changes;
 pub mod conformance;
 mod copy;
 mod error;
@@ -27,6 +29,7 @@ mod vfs;
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use changes::{Change, ChangeKind};
 pub use error::{Error, Result};
 pub use id::LayerId;
 pub use overlay2::Overlay2Driver;
@@ -71,6 +74,34 @@ pub trait GraphDriver: Send + Sync {
     /// sum of the regular files' sizes. On error the layer is left half-written: the caller
     /// removes it.
     fn apply_diff(&self, id: &LayerId, tar: &mut dyn Read) -> Result<u64>;
+    /// What changed in layer `id` relative to its parent (for `docker diff`), sorted by path.
+    ///
+    /// Both drivers compare the union of the layer and its ancestors with the union of the
+    /// ancestors alone, by the rule of Docker's `ChangesDirs` (moby `pkg/archive/changes.go`):
+    /// - a path only in the layer's union is Added; so is every entry below an added directory
+    ///   (a layer without a parent is all Added);
+    /// - a path only in the parent's union is Deleted; a deleted directory is one entry;
+    /// - a path in both is Modified when its type, permission bits, owner, device number,
+    ///   symlink target or xattrs differ, or for a non-directory its size or mtime (content is
+    ///   not read). A directory's own mtime is ignored, but a directory with any change below
+    ///   it is Modified: `touch /tmp/x` gives `C /tmp`, `A /tmp/x`. `/` is never listed;
+    /// - an opaque directory (overlay2, after e.g. `rm -rf /d && mkdir /d`) follows: `/d` is
+    ///   Modified, each entry of the parent's `/d` that the layer lacks is Deleted, its own
+    ///   entries are Added (Modified if the parent had that name). vfs reports the same.
+    ///
+    /// One difference remains: an overlay2 file copied up into the layer is Modified even if
+    /// only linked (`ln /lower-file /x` lists `/lower-file`), where vfs compares stat fields.
+    fn changes(&self, id: &LayerId) -> Result<Vec<Change>>;
+    /// An uncompressed tar of layer `id`'s changes relative to its parent (for `docker
+    /// commit`/save): added and modified files/dirs/symlinks/hardlinks/devices with ownership,
+    /// mode, mtime and xattrs; deletions as aufs whiteouts `.wh.<name>`; a directory whose
+    /// lower contents were hidden as `.wh..wh..opq`. [`apply_diff`](Self::apply_diff) of it
+    /// onto a layer with the same parent gives the same union.
+    ///
+    /// The tar is produced on a thread while it is read (a few chunks are buffered); an error
+    /// after the start comes out of `read`. Read it to the end or drop it: a reader kept
+    /// unread holds the thread.
+    fn diff(&self, id: &LayerId) -> Result<Box<dyn Read + Send>>;
     /// Bytes and inodes of the layer's own files (hard links counted once).
     fn usage(&self, id: &LayerId) -> Result<Usage>;
     /// Key/value pairs for `GET /info`'s `DriverStatus`.

@@ -2,7 +2,8 @@
 //! on any filesystem; Docker's fallback where overlayfs is unavailable.
 //!
 //! ```text
-//! <root>/dir/<id>/   the layer's complete root filesystem
+//! <root>/dir/<id>/      the layer's complete root filesystem
+//! <root>/parent/<id>    (layers with a parent) the parent's id, for `changes` and `diff`
 //! ```
 
 use std::io::Read;
@@ -10,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{self, Whiteouts};
 use crate::refcount::RefCounts;
-use crate::{copy, fsutil};
-use crate::{Error, GraphDriver, LayerId, Result, Usage};
+use crate::{changes, copy, fsutil};
+use crate::{Change, Error, GraphDriver, LayerId, Result, Usage};
 
 /// Layers as plain directories; `create` with a parent copies the parent in full.
 #[derive(Debug)]
 pub struct VfsDriver {
     dirs: PathBuf,
+    parents: PathBuf,
     refs: RefCounts,
 }
 
@@ -26,8 +28,12 @@ impl VfsDriver {
         let dirs = root.join("dir");
         std::fs::create_dir_all(&dirs).map_err(|e| Error::io("create directory", &dirs, e))?;
         let dirs = std::fs::canonicalize(&dirs).map_err(|e| Error::io("resolve", &dirs, e))?;
+        let parents = root.join("parent");
+        std::fs::create_dir_all(&parents)
+            .map_err(|e| Error::io("create directory", &parents, e))?;
         Ok(VfsDriver {
             dirs,
+            parents,
             refs: RefCounts::default(),
         })
     }
@@ -44,6 +50,38 @@ impl VfsDriver {
             Err(Error::NotFound(id.clone()))
         }
     }
+
+    fn parent_file(&self, id: &LayerId) -> PathBuf {
+        self.parents.join(id.as_str())
+    }
+
+    /// The tree of the layer's parent, `None` for a layer without one. Layers created before
+    /// parents were recorded count as having none.
+    fn parent_dir(&self, id: &LayerId) -> Result<Option<PathBuf>> {
+        let path = self.parent_file(id);
+        let parent = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        let parent: LayerId = parent.trim().parse().map_err(|_| Error::Corrupt {
+            id: id.clone(),
+            reason: "the parent file does not hold a layer id",
+        })?;
+        self.existing_dir(&parent).map(Some)
+    }
+
+    fn create_from(&self, id: &LayerId, dir: &Path, parent: Option<&LayerId>) -> Result<()> {
+        let Some(p) = parent else {
+            // One left by a removal that crashed would give this layer a parent.
+            fsutil::remove_all(&self.parent_file(id))?;
+            return fsutil::create_dir(dir, 0o755);
+        };
+        let src = self.existing_dir(p)?;
+        // The parent is recorded first, so that a layer directory never lacks it.
+        fsutil::write_atomic(&self.parent_file(id), p.as_str().as_bytes())?;
+        copy::copy_tree(&src, dir)
+    }
 }
 
 impl GraphDriver for VfsDriver {
@@ -56,15 +94,13 @@ impl GraphDriver for VfsDriver {
         if dir.exists() {
             return Err(Error::AlreadyExists(id.clone()));
         }
-        let result = match parent {
-            None => fsutil::create_dir(&dir, 0o755),
-            Some(p) => {
-                let src = self.existing_dir(p)?;
-                copy::copy_tree(&src, &dir)
-            }
-        };
+        if let Some(p) = parent {
+            self.existing_dir(p)?;
+        }
+        let result = self.create_from(id, &dir, parent);
         if result.is_err() {
             let _ = fsutil::remove_all(&dir);
+            let _ = fsutil::remove_all(&self.parent_file(id));
         }
         result
     }
@@ -99,7 +135,8 @@ impl GraphDriver for VfsDriver {
                 mounts,
             });
         }
-        fsutil::remove_all(&self.existing_dir(id)?)
+        fsutil::remove_all(&self.existing_dir(id)?)?;
+        fsutil::remove_all(&self.parent_file(id))
     }
 
     fn exists(&self, id: &LayerId) -> bool {
@@ -112,6 +149,19 @@ impl GraphDriver for VfsDriver {
 
     fn apply_diff(&self, id: &LayerId, tar: &mut dyn Read) -> Result<u64> {
         archive::apply(&self.existing_dir(id)?, tar, Whiteouts::Delete)
+    }
+
+    fn changes(&self, id: &LayerId) -> Result<Vec<Change>> {
+        let dir = self.existing_dir(id)?;
+        let found = changes::tree_changes(self.parent_dir(id)?.as_deref(), &dir)?;
+        Ok(changes::public(&found))
+    }
+
+    fn diff(&self, id: &LayerId) -> Result<Box<dyn Read + Send>> {
+        let dir = self.existing_dir(id)?;
+        // Listed before returning, so that a missing parent is an error of `diff` itself.
+        let found = changes::tree_changes(self.parent_dir(id)?.as_deref(), &dir)?;
+        changes::stream_tar(&dir.clone(), move |out| changes::vfs_tar(&dir, &found, out))
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage> {

@@ -260,6 +260,8 @@ pub(super) fn missing_layers_and_duplicates(make: Make<'_>) {
     not_found(d.remove(&missing), "remove");
     not_found(d.diff_dir(&missing).map(drop), "diff_dir");
     not_found(d.usage(&missing).map(drop), "usage");
+    not_found(d.changes(&missing).map(drop), "changes");
+    not_found(d.diff(&missing).map(drop), "diff");
     not_found(
         d.apply_diff(&missing, &mut &b""[..]).map(drop),
         "apply_diff",

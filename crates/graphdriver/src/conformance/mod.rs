@@ -9,6 +9,7 @@
 //! even when an assertion fails. Assertions panic, as in any test.
 
 mod cases;
+mod diffs;
 mod tars;
 mod union;
 
@@ -30,6 +31,8 @@ pub fn run(make: &dyn Fn(&Path) -> Box<dyn GraphDriver>) {
     cases::usage_counts_bytes(make);
     cases::stale_mounts_are_tolerated(make);
     cases::missing_layers_and_duplicates(make);
+    diffs::changes_and_diff_round_trip(make);
+    diffs::changes_see_lower_whiteouts(make);
 }
 
 /// A driver on a fresh temporary root; dropping it unmounts and deletes everything.

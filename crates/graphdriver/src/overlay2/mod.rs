@@ -18,8 +18,8 @@ use nix::mount::{MntFlags, MsFlags};
 
 use crate::archive::{self, Whiteouts};
 use crate::refcount::RefCounts;
-use crate::{fsutil, mountinfo};
-use crate::{Error, GraphDriver, LayerId, Result, Usage};
+use crate::{changes, fsutil, mountinfo};
+use crate::{Change, Error, GraphDriver, LayerId, Result, Usage};
 
 const DRIVER: &str = "overlay2";
 const LINK_DIR: &str = "l";
@@ -84,6 +84,24 @@ impl Overlay2Driver {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", path, e)),
         }
+    }
+
+    /// The diff directories of the layer's ancestors, nearest first (via their `l/` links).
+    fn lower_dirs(&self, id: &LayerId) -> Result<Vec<PathBuf>> {
+        let lower = self.lower(id)?.unwrap_or_default();
+        let dirs: Vec<PathBuf> = lower
+            .split(':')
+            .filter(|l| !l.is_empty())
+            .map(|l| self.root.join(l))
+            .collect();
+        if let Some(missing) = dirs.iter().find(|d| !d.is_dir()) {
+            tracing::warn!(layer_id = %id, lower = %missing.display(), "lower layer missing");
+            return Err(Error::Corrupt {
+                id: id.clone(),
+                reason: "a lower layer of the lower file is missing",
+            });
+        }
+        Ok(dirs)
     }
 
     fn link(&self, id: &LayerId) -> Result<String> {
@@ -269,6 +287,17 @@ impl GraphDriver for Overlay2Driver {
 
     fn apply_diff(&self, id: &LayerId, tar: &mut dyn Read) -> Result<u64> {
         archive::apply(&self.diff_dir(id)?, tar, Whiteouts::Overlay)
+    }
+
+    fn changes(&self, id: &LayerId) -> Result<Vec<Change>> {
+        let upper = self.diff_dir(id)?;
+        let found = changes::overlay_changes(&upper, &self.lower_dirs(id)?)?;
+        Ok(changes::public(&found))
+    }
+
+    fn diff(&self, id: &LayerId) -> Result<Box<dyn Read + Send>> {
+        let upper = self.diff_dir(id)?;
+        changes::stream_tar(&upper.clone(), move |out| changes::overlay_tar(&upper, out))
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage> {
