@@ -1,7 +1,7 @@
 use crate::{Error, Result};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 /// A content digest, `sha256:<64 hex>`. Image ids, diff ids and chain ids are all digests.
@@ -101,6 +101,50 @@ impl<W: Write> Write for DigestWriter<W> {
     }
 }
 
+/// A reader that computes the sha256 of everything read through it (for diff id and blob digest
+/// checks while the bytes stream elsewhere).
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+    /// The digest of the bytes read so far.
+    pub fn digest(&self) -> Digest {
+        Digest(format!(
+            "sha256:{}",
+            hex::encode(self.hasher.clone().finalize())
+        ))
+    }
+    /// How many bytes have been read so far. On an owned reader, `r.bytes()` resolves to
+    /// [`Read::bytes`] first: call `HashingReader::bytes(&r)` (or go through a `&HashingReader`).
+    pub fn bytes(&self) -> u64 {
+        self.read
+    }
+    /// The wrapped reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +178,21 @@ mod tests {
         w.write_all(b"hello").unwrap();
         let (d, n, inner) = w.finish();
         assert_eq!((d, n, inner), (Digest::of(b"hello"), 5, b"hello".to_vec()));
+    }
+
+    #[test]
+    fn hashing_reader_hashes_what_was_read() {
+        let mut r = HashingReader::new(&b"hello world"[..]);
+        let mut buf = [0; 5];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(
+            (r.digest(), HashingReader::bytes(&r)),
+            (Digest::of(b"hello"), 5)
+        );
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(
+            (r.digest(), HashingReader::bytes(&r)),
+            (Digest::of(b"hello world"), 11)
+        );
     }
 }

@@ -1,3 +1,4 @@
+use crate::Digest;
 use std::path::PathBuf;
 
 /// Errors of the image store.
@@ -21,6 +22,32 @@ pub enum Error {
     /// Image config JSON is malformed.
     #[error("invalid image config")]
     InvalidConfig(#[source] serde_json::Error),
+    /// A `docker save`/OCI archive is malformed or hostile; the text says what is wrong.
+    #[error("invalid image archive: {0}")]
+    InvalidArchive(String),
+    /// The archive stream being loaded could not be read (or is not a tar).
+    #[error("reading image archive")]
+    ArchiveRead(#[source] std::io::Error),
+    /// The archive being saved could not be written to its destination.
+    #[error("writing image archive")]
+    ArchiveWrite(#[source] std::io::Error),
+    /// A layer being saved could not be opened or read.
+    #[error("reading layer {diff_id}")]
+    LayerRead {
+        /// The layer.
+        diff_id: Digest,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A layer being saved is not what its caller declared (size or digest).
+    #[error("layer {diff_id}: {detail}")]
+    LayerMismatch {
+        /// The layer's declared diff id.
+        diff_id: Digest,
+        /// What differs.
+        detail: String,
+    },
     /// A filesystem operation on the store failed.
     #[error("image store i/o on {path}")]
     Io {

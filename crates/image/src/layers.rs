@@ -42,7 +42,11 @@ fn read_trim(p: &Path) -> Result<String> {
 
 /// Writes a layer's metadata into a temp dir, then renames it into place: a crash leaves either
 /// no layer or a complete one.
-pub(crate) fn write_layer(root: &Path, l: &LayerMeta) -> Result<()> {
+/// The layer's original uncompressed tar, kept so that `save` reproduces its diff id byte for
+/// byte (Docker regenerates it from tar-split metadata instead; see docs/storage.md).
+pub(crate) const LAYER_TAR: &str = "layer.tar";
+
+pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&Path>) -> Result<()> {
     let base = root.join("layerdb/sha256");
     fs::create_dir_all(&base).at(&base)?;
     let tmp = base.join(format!("{}-tmp-{}", l.chain_id.hex(), std::process::id()));
@@ -53,6 +57,10 @@ pub(crate) fn write_layer(root: &Path, l: &LayerMeta) -> Result<()> {
     write_atomic(&tmp.join("cache-id"), l.cache_id.as_bytes())?;
     if let Some(p) = &l.parent {
         write_atomic(&tmp.join("parent"), p.as_str().as_bytes())?;
+    }
+    if let Some(t) = tar {
+        // Not fsynced: a torn copy is caught by the digest check when it is read back.
+        fs::rename(t, tmp.join(LAYER_TAR)).at(t)?;
     }
     let dst = layer_dir(root, &l.chain_id);
     fs::rename(&tmp, &dst).at(&dst)?;

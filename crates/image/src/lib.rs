@@ -1,13 +1,16 @@
 //! The image and layer metadata store, in Docker's on-disk layout under `image/<driver>/`:
 //! `repositories.json` (names → image ids), `imagedb/content/sha256/<id>` (image configs),
 //! `layerdb/sha256/<chain_id>/{diff,size,cache-id,parent}` (read-only layers) and
-//! `layerdb/mounts/<container_id>/{mount-id,init-id,parent}` (container layers).
+//! `layerdb/mounts/<container_id>/{mount-id,init-id,parent}` (container layers). It also reads
+//! and writes `docker save` archives ([`archive`]) and decompresses layer blobs ([`decompress`]).
 //!
 //! This crate owns metadata only: layer *contents* belong to the graphdriver, and the daemon's
 //! image service composes the two. It must not depend on the `api` crate or on any driver.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
+mod compress;
 mod digest;
 mod error;
 mod fsutil;
@@ -15,7 +18,8 @@ mod layers;
 mod reference;
 mod store;
 
-pub use digest::{chain_id, sha256_hex, Digest, DigestWriter};
+pub use compress::decompress;
+pub use digest::{chain_id, sha256_hex, Digest, DigestWriter, HashingReader};
 pub use error::{Error, Result};
 pub use fsutil::{sync_filesystem, write_atomic, write_replace};
 pub use layers::{LayerMeta, MountMeta};

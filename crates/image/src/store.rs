@@ -106,9 +106,18 @@ impl ImageStore {
             "imagedb/metadata/sha256",
             "layerdb/sha256",
             "layerdb/mounts",
+            "tmp",
         ] {
             let p = root.join(d);
             fs::create_dir_all(&p).at(&p)?;
+        }
+        // Scratch files of an interrupted ingest.
+        for e in fs::read_dir(root.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_file(e.path());
         }
         let mut st = State::default();
         let content = root.join("imagedb/content/sha256");
@@ -178,6 +187,15 @@ impl ImageStore {
         )?;
         self.lock().images.insert(id.clone(), cfg);
         Ok(id)
+    }
+
+    /// The config of an image exactly as stored (its sha256 is the id).
+    pub fn config_bytes(&self, id: &Digest) -> Result<Vec<u8>> {
+        let p = self.root.join("imagedb/content/sha256").join(id.hex());
+        fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ImageNotFound(id.to_string()),
+            _ => Error::Io { path: p, source: e },
+        })
     }
 
     /// The config of an image.
@@ -304,7 +322,13 @@ impl ImageStore {
 
     /// Records a layer whose contents the graphdriver holds under `cache_id`.
     pub fn register_layer(&self, layer: LayerMeta) -> Result<()> {
-        layers::write_layer(&self.root, &layer)?;
+        self.register_layer_with_tar(layer, None)
+    }
+
+    /// Records a layer and moves its original uncompressed tar (on the store's filesystem,
+    /// e.g. under [`Self::tmp_dir`]) in beside the record.
+    pub fn register_layer_with_tar(&self, layer: LayerMeta, tar: Option<&Path>) -> Result<()> {
+        layers::write_layer(&self.root, &layer, tar)?;
         self.lock().layers.insert(layer.chain_id.clone(), layer);
         Ok(())
     }
@@ -338,6 +362,23 @@ impl ImageStore {
         };
         out.sort_by_key(|l| std::cmp::Reverse(depth(l)));
         out
+    }
+
+    /// The original tar of a layer, when the store kept one.
+    pub fn layer_tar(&self, chain_id: &Digest) -> Option<PathBuf> {
+        let p = layers::layer_dir(&self.root, chain_id).join(layers::LAYER_TAR);
+        p.exists().then_some(p)
+    }
+
+    /// Keeps `tar` as the original of an already recorded layer that has none.
+    pub fn attach_layer_tar(&self, chain_id: &Digest, tar: &Path) -> Result<()> {
+        let dst = layers::layer_dir(&self.root, chain_id).join(layers::LAYER_TAR);
+        fs::rename(tar, &dst).at(&dst)
+    }
+
+    /// Scratch space on the store's filesystem (renames from here into the store are atomic).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 
     /// Forgets a layer's metadata.
