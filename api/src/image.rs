@@ -84,12 +84,22 @@ pub struct ProgressMessage {
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", rename = "progressDetail")]
+    pub progress_detail: Option<ProgressDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", rename = "errorDetail")]
     pub error_detail: Option<ErrorDetail>,
+}
+
+/// `progressDetail` of a progress message: bytes done of the total.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProgressDetail {
+    pub current: u64,
+    pub total: u64,
 }
 
 /// `errorDetail` of a progress message.

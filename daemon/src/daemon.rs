@@ -29,6 +29,7 @@ impl Daemon {
         graph: Arc<dyn GraphDriver>,
         exec: Arc<dyn ExecDriver>,
         cgroup_parent: String,
+        insecure_registries: Vec<String>,
     ) -> anyhow::Result<Arc<Self>> {
         let paths = Arc::new(paths);
         let store = Arc::new(ImageStore::open(&paths.image_root(graph.name()))?);
@@ -39,7 +40,13 @@ impl Daemon {
             store.clone(),
             cgroup_parent,
         ));
-        let images = Arc::new(ImageService::new(paths.clone(), graph.clone(), store));
+        let registry = registry::Client::new(insecure_registries);
+        let images = Arc::new(ImageService::new(
+            paths.clone(),
+            graph.clone(),
+            store,
+            registry,
+        ));
         let restored = containers
             .restore()
             .await
@@ -69,6 +76,24 @@ impl Daemon {
             Err(_) => Vec::new(),
         };
         self.images.delete(name, force, users).await
+    }
+
+    /// `POST /commit`: the container's changes as a new image.
+    pub async fn commit(
+        &self,
+        container: &str,
+        mut input: crate::image::CommitInput,
+    ) -> Result<String> {
+        let c = self.containers.lookup(container)?.snapshot();
+        input.container_id = c.id.clone();
+        input.mount_id = c.mount_id.clone();
+        input.image_id = c.image.clone();
+        input.created_by = std::iter::once(c.path.as_str())
+            .chain(c.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        input.config = c.config;
+        Ok(self.images.commit(input).await?.to_string())
     }
 
     /// `POST /images/prune`.
@@ -202,11 +227,7 @@ fn kernel_version() -> String {
 }
 
 fn go_arch() -> String {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64".into(),
-        "aarch64" => "arm64".into(),
-        other => other.into(),
-    }
+    crate::image::host_arch()
 }
 
 fn os_name() -> String {

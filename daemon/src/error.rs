@@ -14,6 +14,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// Nothing to do, e.g. starting a running container (304).
     NotModified,
+    /// The registry refused our credentials (401).
+    Unauthorized,
     /// Not built yet (501).
     NotImplemented,
     /// A bug or an environment failure (500).
@@ -87,14 +89,30 @@ impl From<image::Error> for ServiceError {
         use image::Error as E;
         match &e {
             E::ImageNotFound(_) => Self::not_found(e.to_string()),
-            E::InvalidReference(_) | E::InvalidDigest(_) | E::Ambiguous(_) => {
-                Self::invalid(e.to_string())
-            }
-            E::LayerNotFound(_) | E::InvalidConfig(_) | E::Io { .. } => {
-                Self::from_err("image store", &e)
-            }
+            E::InvalidReference(_)
+            | E::InvalidDigest(_)
+            | E::Ambiguous(_)
+            | E::InvalidArchive(_) => Self::invalid(e.to_string()),
+            E::ArchiveRead(_) => Self::invalid(chain(&e)),
+            E::LayerNotFound(_)
+            | E::InvalidConfig(_)
+            | E::Io { .. }
+            | E::ArchiveWrite(_)
+            | E::LayerRead { .. }
+            | E::LayerMismatch { .. } => Self::from_err("image store", &e),
         }
     }
+}
+
+/// An error with its causes, `: `-separated.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg
 }
 
 impl From<graphdriver::Error> for ServiceError {

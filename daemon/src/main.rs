@@ -52,6 +52,10 @@ struct Config {
     /// File to write the daemon's pid to.
     #[arg(short = 'p', long)]
     pidfile: Option<PathBuf>,
+    /// Registry (host[:port]) that may be reached over plain HTTP; repeatable. Loopback
+    /// registries always may.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
     /// Parent cgroup of all containers.
     #[arg(long, default_value = "rdocker")]
     cgroup_parent: String,
@@ -112,7 +116,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         helper_args: vec!["init".into()],
     })?);
     tracing::info!(driver = graph.name(), cgroup = %exec_version(&exec), "drivers ready");
-    let d = daemon::Daemon::new(paths, graph, exec, cfg.cgroup_parent.clone()).await?;
+    let d = daemon::Daemon::new(
+        paths,
+        graph,
+        exec,
+        cfg.cgroup_parent.clone(),
+        cfg.insecure_registries.clone(),
+    )
+    .await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     let mut sockets = Vec::new();

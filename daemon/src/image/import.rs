@@ -4,10 +4,8 @@ use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use graphdriver::LayerId;
 use image::{Digest, LayerMeta, Reference};
-use sha2::{Digest as _, Sha256};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -55,9 +53,13 @@ impl ImageService {
         blocking(move || {
             let layer = svc.import_layer(&tmp.0)?;
             let now = crate::container::now_rfc3339();
-            let comment = if opts.message.is_empty() { "Imported from -".to_string() } else { opts.message };
+            let comment = if opts.message.is_empty() {
+                "Imported from -".to_string()
+            } else {
+                opts.message
+            };
             let cfg = serde_json::json!({
-                "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+                "architecture": super::host_arch(),
                 "comment": comment,
                 "config": config,
                 "created": now,
@@ -77,7 +79,7 @@ impl ImageService {
     }
 
     /// Blocking: unpacks a layer tar into a new graphdriver layer while hashing it; a layer with
-    /// the same content already present is reused and the new copy dropped.
+    /// Blocking: the import's layer, decompressed when gzip-compressed.
     fn import_layer(&self, path: &Path) -> Result<LayerMeta> {
         let file =
             std::fs::File::open(path).map_err(|e| ServiceError::from_err("opening import", &e))?;
@@ -85,72 +87,12 @@ impl ImageService {
         let magic = buffered
             .fill_buf()
             .map_err(|e| ServiceError::from_err("reading import", &e))?;
-        let raw: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
+        let mut raw: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::GzDecoder::new(buffered))
         } else {
             Box::new(buffered)
         };
-        let mut reader = HashingReader {
-            inner: raw,
-            hasher: Sha256::new(),
-        };
-        let cache_id: LayerId = crate::container::new_id().parse()?;
-        self.graph.create(&cache_id, None)?;
-        let applied = match self.graph.apply_diff(&cache_id, &mut reader) {
-            Ok(size) => io::copy(&mut reader, &mut io::sink())
-                .map(|_| size)
-                .map_err(|e| chain(&e)),
-            Err(e) => Err(chain(&e)),
-        };
-        let size = match applied {
-            Ok(size) => size,
-            Err(e) => {
-                let _ = self.graph.remove(&cache_id);
-                return Err(ServiceError::invalid(format!(
-                    "Error processing tar file: {e}"
-                )));
-            }
-        };
-        let diff_id = Digest::from_hex(&hex::encode(reader.hasher.finalize()))?;
-        if let Some(existing) = self.store.layer(&diff_id) {
-            self.graph.remove(&cache_id)?;
-            return Ok(existing);
-        }
-        let meta = LayerMeta {
-            chain_id: diff_id.clone(),
-            diff_id,
-            parent: None,
-            cache_id: cache_id.to_string(),
-            size,
-        };
-        if let Err(e) = self.store.register_layer(meta.clone()) {
-            let _ = self.graph.remove(&cache_id);
-            return Err(e.into());
-        }
-        Ok(meta)
-    }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(&format!(": {c}"));
-        src = c.source();
-    }
-    s
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
+        self.ingest_layer(None, &mut raw, None)
     }
 }
 

@@ -1,8 +1,15 @@
 //! The image service: import, list, inspect, delete. It composes the image metadata store with
 //! the graphdriver, which holds layer contents.
 
+mod archive;
 mod changes;
+mod commit;
 mod import;
+mod ingest;
+mod pull;
+mod push;
+
+pub use commit::CommitInput;
 
 pub use import::ImportOptions;
 
@@ -19,14 +26,21 @@ pub struct ImageService {
     paths: Arc<Paths>,
     graph: Arc<dyn GraphDriver>,
     store: Arc<ImageStore>,
+    registry: registry::Client,
 }
 
 impl ImageService {
-    pub fn new(paths: Arc<Paths>, graph: Arc<dyn GraphDriver>, store: Arc<ImageStore>) -> Self {
+    pub fn new(
+        paths: Arc<Paths>,
+        graph: Arc<dyn GraphDriver>,
+        store: Arc<ImageStore>,
+        registry: registry::Client,
+    ) -> Self {
         Self {
             paths,
             graph,
             store,
+            registry,
         }
     }
 
@@ -134,7 +148,7 @@ impl ImageService {
                     id: id.to_string(),
                     parent_id: String::new(),
                     repo_tags: tags,
-                    repo_digests: Vec::new(),
+                    repo_digests: digests_of(&self.store, &id),
                     created: created_secs(&cfg),
                     size,
                     shared_size: -1,
@@ -186,9 +200,12 @@ impl ImageService {
                 .into_iter()
                 .filter(|r| !r.contains('@'))
                 .collect(),
-            repo_digests: Vec::new(),
+            repo_digests: digests_of(&self.store, &id),
             comment: cfg.comment.clone().unwrap_or_default(),
-            created: cfg.created.clone().unwrap_or_default(),
+            created: cfg
+                .created
+                .clone()
+                .unwrap_or_else(|| crate::container::ZERO_TIME.into()),
             docker_version: String::new(),
             author: cfg.author.clone().unwrap_or_default(),
             config,
@@ -199,6 +216,9 @@ impl ImageService {
             graph_driver: GraphDriverData {
                 name: self.graph.name().into(),
                 data,
+            },
+            metadata: api::image::ImageMetadata {
+                last_tag_time: crate::container::ZERO_TIME.into(),
             },
             root_fs: RootFs {
                 kind: "layers".into(),
@@ -244,8 +264,19 @@ impl ImageService {
                 untagged: Some(r.key()),
                 deleted: None,
             });
-            if refs.len() > 1 {
+            // Digest references of the same repository go with its last tag (Docker's rule);
+            // any other remaining name keeps the image.
+            let rest: Vec<String> = refs.iter().filter(|x| **x != r.key()).cloned().collect();
+            let digest_of_repo = |x: &String| x.starts_with(&format!("{}@", r.repo));
+            if !rest.iter().all(digest_of_repo) {
                 return Ok(items);
+            }
+            for d in &rest {
+                self.store.untag(&Reference::parse(d)?)?;
+                items.push(ImageDeleteItem {
+                    untagged: Some(d.clone()),
+                    deleted: None,
+                });
             }
         } else if refs.len() > 1 && !force {
             return Err(ServiceError::conflict(format!(
@@ -455,9 +486,27 @@ impl ImageService {
     }
 }
 
-fn is_id_reference(name: &str, id: &Digest) -> bool {
+/// `repo@sha256:…` names of an image (RepoDigests).
+fn digests_of(store: &ImageStore, id: &Digest) -> Vec<String> {
+    store
+        .references(id)
+        .into_iter()
+        .filter(|r| r.contains('@'))
+        .collect()
+}
+
+pub(crate) fn is_id_reference(name: &str, id: &Digest) -> bool {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     !hex.is_empty() && id.hex().starts_with(hex) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The host's architecture in Go's naming, as image configs use it.
+pub(crate) fn host_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64".into(),
+        "aarch64" => "arm64".into(),
+        other => other.into(),
+    }
 }
 
 fn created_secs(cfg: &ImageConfig) -> i64 {

@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -166,4 +167,8 @@ async fn export(State(d): D, Path(id): Path<String>) -> ApiResult<Response> {
         rx.recv().await.map(|chunk| (chunk, rx))
     }));
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+async fn changes(State(d): D, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(d.containers.changes(&id).await?).into_response())
 }

@@ -1,0 +1,187 @@
+//! `POST /images/load` and `GET /images/{name}/get`, `GET /images/get?names=`: images in and
+//! out as docker-archive / OCI layout tarballs.
+
+use super::ImageService;
+use crate::error::{blocking, Result, ServiceError};
+use api::image::ProgressMessage;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use image::archive::{self, ArchiveImage, SaveImage, SaveLayer};
+use image::{chain_id, Digest, ImageConfig, LayerMeta, Reference};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+impl ImageService {
+    /// Loads every image of an archive streamed in `body`. Each layer is verified against the
+    /// config's diff ids (and blob digests where the archive gives them); on any error nothing
+    /// new is left behind. Returns the progress lines to send.
+    pub async fn load<S, E>(self: &Arc<Self>, mut body: S) -> Result<Vec<ProgressMessage>>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        let work = ScratchDir(
+            self.store
+                .tmp_dir()
+                .join(format!("load-{}", uuid::Uuid::new_v4().simple())),
+        );
+        tokio::fs::create_dir_all(&work.0)
+            .await
+            .map_err(|e| ServiceError::from_err("creating load dir", &e))?;
+        let tar_path = work.0.join("archive.tar");
+        let mut f = tokio::fs::File::create(&tar_path)
+            .await
+            .map_err(|e| ServiceError::from_err("buffering archive", &e))?;
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| ServiceError::invalid(format!("reading request body: {e}")))?;
+            f.write_all(&chunk)
+                .await
+                .map_err(|e| ServiceError::from_err("buffering archive", &e))?;
+        }
+        drop(f);
+        let svc = self.clone();
+        blocking(move || {
+            let file = std::fs::File::open(&tar_path)
+                .map_err(|e| ServiceError::from_err("opening archive", &e))?;
+            let images = archive::read(file, &work.0.join("x"))?;
+            if images.is_empty() {
+                return Err(ServiceError::invalid("no images found in the archive"));
+            }
+            let mut lines = Vec::new();
+            for img in images {
+                match svc.load_one(&img) {
+                    Ok(mut l) => lines.append(&mut l),
+                    Err(e) => {
+                        super::gc_layers(&svc.store, svc.graph.as_ref());
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(lines)
+        })
+        .await
+    }
+
+    fn load_one(&self, img: &ArchiveImage) -> Result<Vec<ProgressMessage>> {
+        let cfg: ImageConfig =
+            serde_json::from_slice(&img.config).map_err(image::Error::InvalidConfig)?;
+        if cfg.rootfs.diff_ids.len() != img.layers.len() {
+            return Err(ServiceError::invalid(
+                "image config and archive disagree on the number of layers",
+            ));
+        }
+        let mut parent: Option<LayerMeta> = None;
+        for (diff_id, blob) in cfg.rootfs.diff_ids.iter().zip(&img.layers) {
+            let chain = chain_id(parent.as_ref().map(|p| &p.chain_id), diff_id);
+            let layer = match self.store.layer(&chain) {
+                Some(l) if self.store.layer_tar(&chain).is_some() => l,
+                _ => {
+                    let file = std::fs::File::open(&blob.path)
+                        .map_err(|e| ServiceError::from_err("opening layer", &e))?;
+                    let mut tar = image::decompress(file)
+                        .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
+                    self.ingest_layer(parent.as_ref(), &mut tar, Some(diff_id))?
+                }
+            };
+            parent = Some(layer);
+        }
+        let id = self.store.put_config(&img.config)?;
+        let mut lines = Vec::new();
+        for t in &img.repo_tags {
+            let r = Reference::parse(t)?;
+            self.store.tag(&r, &id)?;
+            lines.push(stream_line(format!("Loaded image: {t}\n")));
+        }
+        if img.repo_tags.is_empty() {
+            lines.push(stream_line(format!("Loaded image ID: {id}\n")));
+        }
+        tracing::info!(image_id = %id, "image loaded");
+        Ok(lines)
+    }
+
+    /// Streams an archive of the named images (tags as named; an id saves the image untagged).
+    pub fn save(
+        self: &Arc<Self>,
+        names: &[String],
+    ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
+        let mut images = Vec::new();
+        for name in names {
+            let id = self.resolve(name)?;
+            let tags = if super::is_id_reference(name, &id) {
+                Vec::new()
+            } else {
+                vec![Reference::parse(name)?.key()]
+            };
+            images.push(self.save_image(&id, tags)?);
+        }
+        let (tx, rx) = mpsc::channel(16);
+        tokio::task::spawn_blocking(move || {
+            let out = ChannelWriter(tx.clone());
+            if let Err(e) = archive::write(&images, out) {
+                tracing::warn!(error = %e, "save failed");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+        Ok(rx)
+    }
+
+    fn save_image(&self, id: &Digest, repo_tags: Vec<String>) -> Result<SaveImage> {
+        let cfg = self.store.get(id)?;
+        let mut layers = Vec::new();
+        for (chain, diff_id) in cfg.chain_ids().into_iter().zip(cfg.rootfs.diff_ids.iter()) {
+            let tar: PathBuf = self.store.layer_tar(&chain).ok_or_else(|| {
+                ServiceError::internal(format!("layer {diff_id} has no kept tar (stored before rdocker kept them); it cannot be saved"))
+            })?;
+            let size = std::fs::metadata(&tar)
+                .map_err(|e| ServiceError::from_err("reading layer", &e))?
+                .len();
+            layers.push(SaveLayer {
+                diff_id: diff_id.clone(),
+                size,
+                open: Box::new(move || {
+                    std::fs::File::open(&tar).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
+                }),
+            });
+        }
+        Ok(SaveImage {
+            config: self.store.config_bytes(id)?,
+            repo_tags,
+            layers,
+        })
+    }
+}
+
+fn stream_line(text: String) -> ProgressMessage {
+    ProgressMessage {
+        stream: Some(text),
+        ..Default::default()
+    }
+}
+
+/// Removes the directory when dropped.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Blocking writer into a response body channel.
+pub(crate) struct ChannelWriter(pub mpsc::Sender<std::io::Result<Bytes>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

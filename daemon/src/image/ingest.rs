@@ -1,0 +1,131 @@
+//! Layer ingestion, shared by import, load, pull and commit: one pass over an uncompressed
+//! layer tar unpacks it into a new graphdriver layer, hashes it (the diff id) and keeps a copy
+//! for `save`; a layer already in the store is reused and the new copy dropped.
+
+use super::ImageService;
+use crate::error::{Result, ServiceError};
+use graphdriver::LayerId;
+use image::{chain_id, Digest, LayerMeta};
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+impl ImageService {
+    /// Blocking: ingests the layer tar read from `tar` on top of `parent`. `expected` is the
+    /// diff id the image config names, if known: a mismatch is an error and leaves nothing.
+    pub(crate) fn ingest_layer(
+        &self,
+        parent: Option<&LayerMeta>,
+        tar: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<LayerMeta> {
+        let copy_path = self
+            .store
+            .tmp_dir()
+            .join(format!("layer-{}.tar", uuid::Uuid::new_v4().simple()));
+        let copy = File::create(&copy_path)
+            .map_err(|e| ServiceError::from_err("creating layer copy", &e))?;
+        let guard = TempPath(Some(copy_path));
+        let mut tee = Tee {
+            inner: tar,
+            hasher: Sha256::new(),
+            copy: BufWriter::new(copy),
+        };
+        let cache_id: LayerId = crate::container::new_id().parse()?;
+        let parent_cache = parent.map(|p| p.cache_id.parse::<LayerId>()).transpose()?;
+        self.graph.create(&cache_id, parent_cache.as_ref())?;
+        let applied = match self.graph.apply_diff(&cache_id, &mut tee) {
+            Ok(size) => io::copy(&mut tee, &mut io::sink())
+                .and_then(|_| tee.copy.flush())
+                .map(|_| size)
+                .map_err(|e| chain(&e)),
+            Err(e) => Err(chain(&e)),
+        };
+        let size = match applied {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = self.graph.remove(&cache_id);
+                return Err(ServiceError::invalid(format!(
+                    "Error processing tar file: {e}"
+                )));
+            }
+        };
+        let diff_id = Digest::from_hex(&hex::encode(tee.hasher.finalize()))?;
+        if let Some(want) = expected.filter(|w| **w != diff_id) {
+            let _ = self.graph.remove(&cache_id);
+            return Err(ServiceError::invalid(format!(
+                "layer content does not match its digest: expected {want}, got {diff_id}"
+            )));
+        }
+        let chain = chain_id(parent.map(|p| &p.chain_id), &diff_id);
+        if let Some(existing) = self.store.layer(&chain) {
+            self.graph.remove(&cache_id)?;
+            if self.store.layer_tar(&chain).is_none() {
+                let mut guard = guard;
+                if let Some(path) = guard.0.take() {
+                    self.store.attach_layer_tar(&chain, &path)?;
+                }
+            }
+            return Ok(existing);
+        }
+        let meta = LayerMeta {
+            chain_id: chain,
+            diff_id,
+            parent: parent.map(|p| p.chain_id.clone()),
+            cache_id: cache_id.to_string(),
+            size,
+        };
+        let mut guard = guard;
+        let path = guard
+            .0
+            .take()
+            .expect("the copy's path is set until it is moved");
+        if let Err(e) = self
+            .store
+            .register_layer_with_tar(meta.clone(), Some(&path))
+        {
+            let _ = std::fs::remove_file(&path);
+            let _ = self.graph.remove(&cache_id);
+            return Err(e.into());
+        }
+        Ok(meta)
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(&format!(": {c}"));
+        src = c.source();
+    }
+    s
+}
+
+/// Hashes and copies everything read through it.
+struct Tee<'a> {
+    inner: &'a mut dyn Read,
+    hasher: Sha256,
+    copy: BufWriter<File>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Deletes the file when dropped unless it was taken.
+struct TempPath(Option<PathBuf>);
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

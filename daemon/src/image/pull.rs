@@ -1,0 +1,353 @@
+//! `POST /images/create?fromImage=`: pull from a registry with Docker's progress stream.
+//! The manifest is resolved before answering (a missing image is a plain 404); layers already
+//! present are not fetched, the others are downloaded concurrently and applied in order.
+
+use super::ImageService;
+use crate::error::{blocking, Result, ServiceError};
+use api::image::{ErrorDetail, ProgressDetail, ProgressMessage};
+use futures_util::StreamExt;
+use image::{ImageConfig, LayerMeta};
+use registry::{Credentials, Descriptor, Platform, Reference as RegRef};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Progress lines of one pull or push.
+pub type Progress = mpsc::Sender<ProgressMessage>;
+
+impl ImageService {
+    /// Starts a pull of `image` (`tag` may be a tag or a `sha256:` digest); returns the
+    /// progress stream once the manifest is known.
+    pub async fn pull(
+        self: &Arc<Self>,
+        image: &str,
+        tag: &str,
+        auth: Option<&str>,
+    ) -> Result<mpsc::Receiver<ProgressMessage>> {
+        let name = match tag {
+            "" => image.to_string(),
+            t if t.starts_with("sha256:") => format!("{image}@{t}"),
+            t => format!("{image}:{t}"),
+        };
+        let r = RegRef::parse(&name).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let creds = Credentials::from_header(auth.unwrap_or(""))
+            .map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let resolved = self
+            .registry
+            .resolve(&r, &creds, &Platform::host())
+            .await
+            .map_err(registry_error)?;
+        let (tx, rx) = mpsc::channel(64);
+        let svc = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = svc.pull_layers(&r, &creds, resolved, &tx).await {
+                tracing::warn!(image = %r.familiar(), error = %e, "pull failed");
+                let svc2 = svc.clone();
+                let _ = blocking(move || {
+                    super::gc_layers(&svc2.store, svc2.graph.as_ref());
+                    Ok(())
+                })
+                .await;
+                let _ = tx.send(error_line(e.message())).await;
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn pull_layers(
+        self: &Arc<Self>,
+        r: &RegRef,
+        creds: &Credentials,
+        resolved: registry::Resolved,
+        tx: &Progress,
+    ) -> Result<()> {
+        let shown_tag = r
+            .tag
+            .clone()
+            .or_else(|| r.digest.clone())
+            .unwrap_or_else(|| "latest".into());
+        let repo_path = r.repository.trim_start_matches("library/").to_string();
+        let _ = tx
+            .send(status(
+                &format!(
+                    "Pulling from {}",
+                    if r.registry == "docker.io" {
+                        &r.repository
+                    } else {
+                        &repo_path
+                    }
+                ),
+                Some(&shown_tag),
+            ))
+            .await;
+        let mut config = Vec::new();
+        self.registry
+            .fetch_blob(
+                r,
+                creds,
+                &resolved.manifest.config,
+                &mut config,
+                &mut |_| {},
+            )
+            .await
+            .map_err(registry_error)?;
+        let cfg: ImageConfig =
+            serde_json::from_slice(&config).map_err(image::Error::InvalidConfig)?;
+        let layers = &resolved.manifest.layers;
+        if cfg.rootfs.diff_ids.len() != layers.len() {
+            return Err(ServiceError::invalid(
+                "manifest and image config disagree on the number of layers",
+            ));
+        }
+        let chains = cfg.chain_ids();
+        let mut missing = Vec::new();
+        for (i, d) in layers.iter().enumerate() {
+            if self.store.layer(&chains[i]).is_some() {
+                let _ = tx
+                    .send(status("Already exists", Some(&short(&d.digest))))
+                    .await;
+            } else {
+                let _ = tx
+                    .send(status("Pulling fs layer", Some(&short(&d.digest))))
+                    .await;
+                missing.push(i);
+            }
+        }
+        let downloads: Vec<(usize, Result<PathBuf>)> = futures_util::stream::iter(missing.clone())
+            .map(|i| {
+                let svc = self.clone();
+                let d = layers[i].clone();
+                let tx = tx.clone();
+                async move { (i, svc.download(r, creds, &d, &tx).await) }
+            })
+            .buffer_unordered(3)
+            .collect()
+            .await;
+        let mut files = std::collections::HashMap::new();
+        for (i, f) in downloads {
+            files.insert(i, TempBlob(f?));
+        }
+        let mut parent: Option<LayerMeta> = None;
+        for (i, d) in layers.iter().enumerate() {
+            let layer = match (self.store.layer(&chains[i]), files.remove(&i)) {
+                (Some(l), _) => l,
+                (None, Some(blob)) => {
+                    let _ = tx.send(status("Extracting", Some(&short(&d.digest)))).await;
+                    let svc = self.clone();
+                    let diff_id = cfg.rootfs.diff_ids[i].clone();
+                    let p = parent.clone();
+                    let l = blocking(move || {
+                        let file = std::fs::File::open(&blob.0)
+                            .map_err(|e| ServiceError::from_err("opening layer", &e))?;
+                        let mut tar = image::decompress(file).map_err(|e| {
+                            ServiceError::invalid(format!("decompressing layer: {e}"))
+                        })?;
+                        svc.ingest_layer(p.as_ref(), &mut tar, Some(&diff_id))
+                    })
+                    .await?;
+                    let _ = tx
+                        .send(status("Pull complete", Some(&short(&d.digest))))
+                        .await;
+                    l
+                }
+                (None, None) => {
+                    return Err(ServiceError::internal(format!(
+                        "layer {} was not downloaded",
+                        d.digest
+                    )))
+                }
+            };
+            debug_assert_eq!(layer.chain_id, chains[i]);
+            parent = Some(layer);
+        }
+        self.finish_pull(r, &config, &resolved, tx).await
+    }
+
+    async fn finish_pull(
+        &self,
+        r: &RegRef,
+        config: &[u8],
+        resolved: &registry::Resolved,
+        tx: &Progress,
+    ) -> Result<()> {
+        let familiar = r.familiar();
+        let tag_ref = r.tag.as_ref().map(|t| format!("{familiar}:{t}"));
+        let before = tag_ref.as_ref().and_then(|t| self.store.resolve(t).ok());
+        let id = self.store.put_config(config)?;
+        let repo_digest = resolved
+            .index_digest
+            .clone()
+            .unwrap_or_else(|| resolved.digest.clone());
+        if let Some(t) = &tag_ref {
+            self.store.tag(&image::Reference::parse(t)?, &id)?;
+        }
+        self.store.tag(
+            &image::Reference::parse(&format!("{familiar}@{repo_digest}"))?,
+            &id,
+        )?;
+        let _ = tx
+            .send(status(&format!("Digest: {repo_digest}"), None))
+            .await;
+        let shown = tag_ref.unwrap_or_else(|| format!("{familiar}@{repo_digest}"));
+        let text = if before.as_ref() == Some(&id) {
+            format!("Status: Image is up to date for {shown}")
+        } else {
+            format!("Status: Downloaded newer image for {shown}")
+        };
+        let _ = tx.send(status(&text, None)).await;
+        tracing::info!(image_id = %id, reference = %shown, "image pulled");
+        Ok(())
+    }
+
+    /// Downloads one blob into the store's scratch space, reporting progress.
+    async fn download(
+        &self,
+        r: &RegRef,
+        creds: &Credentials,
+        d: &Descriptor,
+        tx: &Progress,
+    ) -> Result<PathBuf> {
+        let path = self
+            .store
+            .tmp_dir()
+            .join(format!("blob-{}", uuid::Uuid::new_v4().simple()));
+        let guard = TempBlob(path.clone());
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| ServiceError::from_err("creating blob file", &e))?;
+        let id = short(&d.digest);
+        let total = d.size;
+        let mut last = 0u64;
+        let progress_tx = tx.clone();
+        let mut report = |n: u64| {
+            if n == total || n >= last + 256 * 1024 {
+                last = n;
+                let _ = progress_tx.try_send(ProgressMessage {
+                    status: Some("Downloading".into()),
+                    id: Some(id.clone()),
+                    progress: Some(progress_bar(n, total)),
+                    progress_detail: Some(ProgressDetail { current: n, total }),
+                    ..Default::default()
+                });
+            }
+        };
+        self.registry
+            .fetch_blob(r, creds, d, &mut file, &mut report)
+            .await
+            .map_err(registry_error)?;
+        use tokio::io::AsyncWriteExt;
+        file.flush()
+            .await
+            .map_err(|e| ServiceError::from_err("writing blob", &e))?;
+        let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
+        let _ = tx.send(status("Download complete", Some(&id))).await;
+        std::mem::forget(guard);
+        Ok(path)
+    }
+}
+
+/// A downloaded blob, deleted when dropped.
+struct TempBlob(PathBuf);
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub(super) fn status(text: &str, id: Option<&str>) -> ProgressMessage {
+    ProgressMessage {
+        status: Some(text.into()),
+        id: id.map(String::from),
+        ..Default::default()
+    }
+}
+
+pub(super) fn error_line(message: &str) -> ProgressMessage {
+    ProgressMessage {
+        error: Some(message.into()),
+        error_detail: Some(ErrorDetail {
+            message: message.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The 12-hex short form Docker shows for a blob.
+pub(super) fn short(digest: &str) -> String {
+    digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+/// Docker's progress bar: `[=====>      ]  1.05MB/2.3MB`.
+pub(super) fn progress_bar(current: u64, total: u64) -> String {
+    const WIDTH: u64 = 50;
+    let filled = if total == 0 {
+        0
+    } else {
+        (current.min(total) * WIDTH / total).min(WIDTH)
+    };
+    let mut bar = "=".repeat(filled as usize);
+    if filled < WIDTH {
+        bar.push('>');
+        bar.push_str(&" ".repeat((WIDTH - filled - 1) as usize));
+    }
+    format!("[{bar}] {:>8}/{}", human(current), human(total))
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.3}{}", units[u]).replace(".000", "")
+    }
+}
+
+/// Registry failures with Docker's status codes.
+pub(super) fn registry_error(e: registry::Error) -> ServiceError {
+    use registry::Error as E;
+    match &e {
+        E::ManifestUnknown { .. } | E::PullDenied { .. } => ServiceError::not_found(e.to_string()),
+        E::InvalidReference { .. }
+        | E::InvalidDigest(_)
+        | E::InvalidAuthHeader(_)
+        | E::NoMatchingPlatform { .. } => ServiceError::invalid(e.to_string()),
+        E::Unauthorized { .. } => {
+            ServiceError::new(crate::error::ErrorKind::Unauthorized, e.to_string())
+        }
+        E::InsecureRealm { .. }
+        | E::NoToken { .. }
+        | E::Registry { .. }
+        | E::Http { .. }
+        | E::DigestMismatch { .. }
+        | E::SizeMismatch { .. }
+        | E::ManifestTooLarge { .. }
+        | E::UnsupportedMediaType { .. }
+        | E::InvalidManifest { .. }
+        | E::NoUploadLocation { .. }
+        | E::ReadFile { .. }
+        | E::WriteBlob { .. } => ServiceError::from_err("registry", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_looks_like_dockers() {
+        assert!(progress_bar(50, 100).starts_with("[=========================>"));
+        assert!(progress_bar(100, 100).starts_with(&format!("[{}]", "=".repeat(50))));
+        assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}

@@ -1,0 +1,217 @@
+//! `POST /images/{name}/push`: layers (gzip-compressed from the kept layer tars), the config
+//! and a Docker schema 2 manifest go to the registry, with Docker's progress stream.
+
+use super::pull::{error_line, registry_error, short, status, Progress};
+use super::ImageService;
+use crate::error::{blocking, Result, ServiceError};
+use api::image::{ProgressDetail, ProgressMessage};
+use registry::{Credentials, Descriptor, Manifest, Reference as RegRef};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+const MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const CONFIG_V1: &str = "application/vnd.docker.container.image.v1+json";
+const LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+impl ImageService {
+    /// Starts pushing `name` (with `tag`, default `latest`); returns the progress stream.
+    pub async fn push(
+        self: &Arc<Self>,
+        name: &str,
+        tag: &str,
+        auth: Option<&str>,
+    ) -> Result<mpsc::Receiver<ProgressMessage>> {
+        let full = if tag.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}:{tag}")
+        };
+        let local = image::Reference::parse(&full)?;
+        let id = self.store.resolve(&local.key()).map_err(|_| {
+            ServiceError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                local.repo
+            ))
+        })?;
+        let r = RegRef::parse(&local.key()).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let creds = Credentials::from_header(auth.unwrap_or(""))
+            .map_err(|e| ServiceError::invalid(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(64);
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let _ = tx
+                .send(status(
+                    &format!("The push refers to repository [{}]", repo_name(&r)),
+                    None,
+                ))
+                .await;
+            if let Err(e) = svc.push_image(&r, &creds, &id, &tx).await {
+                tracing::warn!(image = %r.familiar(), error = %e, "push failed");
+                let _ = tx.send(error_line(e.message())).await;
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn push_image(
+        self: &Arc<Self>,
+        r: &RegRef,
+        creds: &Credentials,
+        id: &image::Digest,
+        tx: &Progress,
+    ) -> Result<()> {
+        let cfg = self.store.get(id)?;
+        let chains = cfg.chain_ids();
+        let mut tars = Vec::new();
+        for (chain, diff_id) in chains.iter().zip(&cfg.rootfs.diff_ids).rev() {
+            let _ = tx
+                .send(status("Preparing", Some(&short(diff_id.as_str()))))
+                .await;
+            let tar = self.store.layer_tar(chain).ok_or_else(|| {
+                ServiceError::internal(format!(
+                    "layer {diff_id} has no kept tar; it cannot be pushed"
+                ))
+            })?;
+            tars.push((diff_id.clone(), tar));
+        }
+        tars.reverse();
+        let mut layers = Vec::new();
+        for (diff_id, tar) in tars {
+            layers.push(self.push_layer(r, creds, &diff_id, tar, tx).await?);
+        }
+        let config = self.store.config_bytes(id)?;
+        let config_desc = Descriptor {
+            media_type: CONFIG_V1.into(),
+            digest: id.to_string(),
+            size: config.len() as u64,
+            ..Default::default()
+        };
+        if !self
+            .registry
+            .blob_exists(r, creds, &config_desc.digest)
+            .await
+            .map_err(registry_error)?
+        {
+            let path = self
+                .store
+                .tmp_dir()
+                .join(format!("config-{}", uuid::Uuid::new_v4().simple()));
+            tokio::fs::write(&path, &config)
+                .await
+                .map_err(|e| ServiceError::from_err("staging config", &e))?;
+            let pushed = self
+                .registry
+                .push_blob(r, creds, &config_desc.digest, &path, &mut |_| {})
+                .await;
+            let _ = tokio::fs::remove_file(&path).await;
+            pushed.map_err(registry_error)?;
+        }
+        let manifest = Manifest {
+            media_type: MANIFEST_V2.into(),
+            config: config_desc,
+            layers,
+        };
+        let body = serde_json::to_vec_pretty(&manifest).expect("manifests always serialise");
+        let digest = self
+            .registry
+            .put_manifest(r, creds, MANIFEST_V2, &body)
+            .await
+            .map_err(registry_error)?;
+        self.store.tag(
+            &image::Reference::parse(&format!("{}@{digest}", r.familiar()))?,
+            id,
+        )?;
+        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+        let _ = tx
+            .send(status(
+                &format!("{tag}: digest: {digest} size: {}", body.len()),
+                None,
+            ))
+            .await;
+        tracing::info!(image_id = %id, %digest, "image pushed");
+        Ok(())
+    }
+
+    /// Compresses one layer and uploads it unless the registry has it.
+    async fn push_layer(
+        &self,
+        r: &RegRef,
+        creds: &Credentials,
+        diff_id: &image::Digest,
+        tar: PathBuf,
+        tx: &Progress,
+    ) -> Result<Descriptor> {
+        let sid = short(diff_id.as_str());
+        let out = self
+            .store
+            .tmp_dir()
+            .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple()));
+        let staged = out.clone();
+        let (digest, size) = blocking(move || gzip(&tar, &staged)).await?;
+        let desc = Descriptor {
+            media_type: LAYER_GZIP.into(),
+            digest: digest.clone(),
+            size,
+            ..Default::default()
+        };
+        let result = async {
+            if self
+                .registry
+                .blob_exists(r, creds, &digest)
+                .await
+                .map_err(registry_error)?
+            {
+                let _ = tx.send(status("Layer already exists", Some(&sid))).await;
+                return Ok(());
+            }
+            let ptx = tx.clone();
+            let pid = sid.clone();
+            let mut report = move |n: u64| {
+                let _ = ptx.try_send(ProgressMessage {
+                    status: Some("Pushing".into()),
+                    id: Some(pid.clone()),
+                    progress: Some(super::pull::progress_bar(n, size)),
+                    progress_detail: Some(ProgressDetail {
+                        current: n,
+                        total: size,
+                    }),
+                    ..Default::default()
+                });
+            };
+            self.registry
+                .push_blob(r, creds, &digest, &out, &mut report)
+                .await
+                .map_err(registry_error)?;
+            let _ = tx.send(status("Pushed", Some(&sid))).await;
+            Ok::<(), ServiceError>(())
+        }
+        .await;
+        let _ = std::fs::remove_file(&out);
+        result.map(|_| desc)
+    }
+}
+
+/// Gzips a layer tar (deterministically: no name or mtime in the header); returns the blob's
+/// digest and size.
+fn gzip(src: &std::path::Path, dst: &std::path::Path) -> Result<(String, u64)> {
+    let io = |e: std::io::Error| ServiceError::from_err("compressing layer", &e);
+    let mut input = std::fs::File::open(src).map_err(io)?;
+    let file = std::fs::File::create(dst).map_err(io)?;
+    let mut enc =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+    std::io::copy(&mut input, &mut enc).map_err(io)?;
+    enc.finish().map_err(io)?.flush().map_err(io)?;
+    let data = std::fs::read(dst).map_err(io)?;
+    Ok((registry::sha256_digest(&data), data.len() as u64))
+}
+
+/// The repository as Docker prints it in "The push refers to repository [...]".
+fn repo_name(r: &RegRef) -> String {
+    if r.registry == "docker.io" {
+        format!("docker.io/{}", r.repository)
+    } else {
+        format!("{}/{}", r.registry, r.repository)
+    }
+}
