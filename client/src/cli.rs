@@ -2,9 +2,32 @@
 //! verb's arguments live beside its implementation in `commands/`).
 
 use crate::commands::{
-    create::CreateArgs, images::ImagesArgs, import::ImportArgs, info::InfoArgs,
-    inspect::InspectArgs, kill::KillArgs, logs::LogsArgs, ps::PsArgs, restart::RestartArgs,
-    rm::RmArgs, rmi::RmiArgs, run::RunArgs, start::StartArgs, stop::StopArgs, version::VersionArgs,
+    commit::CommitArgs,
+    create::CreateArgs,
+    df::DfArgs,
+    diff::DiffArgs,
+    export::ExportArgs,
+    history::HistoryArgs,
+    images::ImagesArgs,
+    import::ImportArgs,
+    info::InfoArgs,
+    inspect::InspectArgs,
+    kill::KillArgs,
+    load::LoadArgs,
+    logs::LogsArgs,
+    prune::{ContainerPruneArgs, ImagePruneArgs},
+    ps::PsArgs,
+    pull::PullArgs,
+    push::PushArgs,
+    restart::RestartArgs,
+    rm::RmArgs,
+    rmi::RmiArgs,
+    run::RunArgs,
+    save::SaveArgs,
+    start::StartArgs,
+    stop::StopArgs,
+    tag::TagArgs,
+    version::VersionArgs,
     wait::WaitArgs,
 };
 use clap::{Parser, Subcommand};
@@ -96,6 +119,152 @@ pub enum Command {
     Version(VersionArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Manage images
+    #[command(subcommand, arg_required_else_help = true)]
+    Image(ImageCommand),
+    /// Manage containers
+    #[command(subcommand, arg_required_else_help = true)]
+    Container(ContainerCommand),
+    /// Manage Docker
+    #[command(subcommand, arg_required_else_help = true)]
+    System(SystemCommand),
+}
+
+/// `rdocker image COMMAND`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+}
+
+/// `rdocker container COMMAND`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+    /// Create and run a new container from an image
+    #[command(
+        disable_help_flag = true,
+        override_usage = "rdocker container run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Run(RunArgs),
+    /// Create a new container
+    #[command(
+        disable_help_flag = true,
+        override_usage = "rdocker container create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+}
+
+/// `rdocker system COMMAND`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(DfArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+impl Command {
+    /// The management-command spellings (`image ls`, `container rm`, …) as the top-level verb
+    /// they alias; the verbs that exist only under a group (`image prune`, `container prune`,
+    /// `system df`) stay as they are.
+    pub fn canonical(self) -> Command {
+        match self {
+            Command::Image(c) => match c {
+                ImageCommand::Ls(a) => Command::Images(a),
+                ImageCommand::Rm(a) => Command::Rmi(a),
+                ImageCommand::Pull(a) => Command::Pull(a),
+                ImageCommand::Push(a) => Command::Push(a),
+                ImageCommand::Load(a) => Command::Load(a),
+                ImageCommand::Save(a) => Command::Save(a),
+                ImageCommand::Tag(a) => Command::Tag(a),
+                ImageCommand::History(a) => Command::History(a),
+                ImageCommand::Import(a) => Command::Import(a),
+                c @ ImageCommand::Prune(_) => Command::Image(c),
+            },
+            Command::Container(c) => match c {
+                ContainerCommand::Ls(a) => Command::Ps(a),
+                ContainerCommand::Rm(a) => Command::Rm(a),
+                ContainerCommand::Run(a) => Command::Run(a),
+                ContainerCommand::Create(a) => Command::Create(a),
+                ContainerCommand::Start(a) => Command::Start(a),
+                ContainerCommand::Stop(a) => Command::Stop(a),
+                ContainerCommand::Kill(a) => Command::Kill(a),
+                ContainerCommand::Restart(a) => Command::Restart(a),
+                ContainerCommand::Logs(a) => Command::Logs(a),
+                ContainerCommand::Wait(a) => Command::Wait(a),
+                ContainerCommand::Commit(a) => Command::Commit(a),
+                ContainerCommand::Export(a) => Command::Export(a),
+                ContainerCommand::Diff(a) => Command::Diff(a),
+                c @ ContainerCommand::Prune(_) => Command::Container(c),
+            },
+            Command::System(SystemCommand::Info(a)) => Command::Info(a),
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +295,41 @@ mod tests {
     #[test]
     fn run_rejects_unknown_flags_before_the_image() {
         assert!(Cli::try_parse_from(["rdocker", "run", "--bogus", "busybox"]).is_err());
+    }
+
+    #[test]
+    fn management_commands_alias_the_verbs() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("rdocker").chain(args.iter().copied()))
+                .expect("valid")
+                .command
+                .expect("a verb")
+                .canonical()
+        };
+        assert!(matches!(parse(&["image", "ls"]), Command::Images(_)));
+        assert!(matches!(parse(&["image", "rm", "x"]), Command::Rmi(_)));
+        assert!(matches!(parse(&["container", "ps", "-a"]), Command::Ps(ref p) if p.all));
+        assert!(matches!(
+            parse(&["container", "run", "--rm", "busybox", "ls", "-l"]),
+            Command::Run(ref r) if r.container.args == ["busybox", "ls", "-l"]
+        ));
+        assert!(matches!(
+            parse(&["image", "prune", "-a", "-f"]),
+            Command::Image(ImageCommand::Prune(ref p)) if p.all && p.force
+        ));
+        assert!(matches!(
+            parse(&["system", "df", "-v"]),
+            Command::System(SystemCommand::Df(ref d)) if d.verbose
+        ));
+        assert!(matches!(
+            parse(&["commit", "-c", "CMD x", "-c", "ENV a=b", "-p=false", "c1"]),
+            Command::Commit(ref c) if c.change.len() == 2 && !c.pause
+        ));
+        assert!(matches!(parse(&["commit", "-p", "c1"]), Command::Commit(ref c) if c.pause));
+        assert!(matches!(
+            parse(&["history", "-H=false", "busybox"]),
+            Command::History(ref h) if !h.human
+        ));
     }
 
     #[test]

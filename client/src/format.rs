@@ -116,6 +116,13 @@ pub fn human_size(bytes: i64) -> String {
     size_with_units(bytes as f64, 1000.0, &UNITS, 3)
 }
 
+/// go-units `HumanSize` (4 significant digits): "Total reclaimed space", `system df`, the
+/// progress counts: "4.262MB".
+pub fn human_size_4(bytes: i64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    size_with_units(bytes as f64, 1000.0, &UNITS, 4)
+}
+
 /// go-units `BytesSize`, binary with 4 digits: "23.54GiB" (`info`'s Total Memory).
 pub fn bytes_size(bytes: i64) -> String {
     const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
@@ -314,6 +321,8 @@ mod tests {
         assert_eq!(human_size(4_000_000), "4MB");
         assert_eq!(human_size(12_345), "12.3kB");
         assert_eq!(human_size(999_950), "1e+03kB");
+        assert_eq!(human_size_4(4_261_550), "4.262MB");
+        assert_eq!(human_size_4(0), "0B");
         assert_eq!(bytes_size(25_275_510_784), "23.54GiB");
         assert_eq!(bytes_size(1024), "1KiB");
     }

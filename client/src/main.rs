@@ -7,16 +7,20 @@
 #![forbid(unsafe_code)]
 
 mod attach;
+mod auth;
 mod cli;
 mod commands;
 mod format;
 mod http;
+mod output;
 mod parse;
+mod progress;
+mod reference;
 mod template;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use cli::{Cli, Command};
+use cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use commands::render_error;
 
 async fn dispatch(client: &http::Client, command: Command) -> anyhow::Result<i32> {
@@ -37,6 +41,24 @@ async fn dispatch(client: &http::Client, command: Command) -> anyhow::Result<i32
         Command::Import(a) => commands::import::run(client, a).await,
         Command::Version(a) => commands::version::run(client, a).await,
         Command::Info(a) => commands::info::run(client, a).await,
+        Command::Pull(a) => commands::pull::run(client, a).await,
+        Command::Push(a) => commands::push::run(client, a).await,
+        Command::Load(a) => commands::load::run(client, a).await,
+        Command::Save(a) => commands::save::run(client, a).await,
+        Command::Tag(a) => commands::tag::run(client, a).await,
+        Command::History(a) => commands::history::run(client, a).await,
+        Command::Commit(a) => commands::commit::run(client, a).await,
+        Command::Export(a) => commands::export::run(client, a).await,
+        Command::Diff(a) => commands::diff::run(client, a).await,
+        Command::Image(ImageCommand::Prune(a)) => commands::prune::images(client, a).await,
+        Command::Container(ContainerCommand::Prune(a)) => {
+            commands::prune::containers(client, a).await
+        }
+        Command::System(SystemCommand::Df(a)) => commands::df::run(client, a).await,
+        // `canonical` leaves only the verbs above under a group.
+        Command::Image(_) | Command::Container(_) | Command::System(_) => {
+            unreachable!("management commands are made canonical before dispatch")
+        }
     }
 }
 
@@ -45,7 +67,9 @@ fn parse_args() -> Result<Cli, i32> {
     Cli::try_parse().map_err(|e| {
         let _ = e.print();
         match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
             ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => 1,
             _ => 125,
         }
@@ -66,6 +90,7 @@ fn real_main() -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
+    let command = command.canonical();
     let is_run = matches!(command, Command::Run(_));
     let client = match http::Client::new(&host) {
         Ok(c) => c,

@@ -210,14 +210,6 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The reference as docker names it in "Unable to find image": `busybox` → `busybox:latest`.
-pub fn with_default_tag(reference: &str) -> String {
-    match split_reference(reference) {
-        (name, None) if !reference.contains('@') => format!("{name}:latest"),
-        _ => reference.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,8 +314,5 @@ mod tests {
             split_reference("127.0.0.1:5000/bb:v1"),
             ("127.0.0.1:5000/bb", Some("v1"))
         );
-        assert_eq!(with_default_tag("busybox"), "busybox:latest");
-        assert_eq!(with_default_tag("busybox:1"), "busybox:1");
-        assert_eq!(with_default_tag("bb@sha256:abc"), "bb@sha256:abc");
     }
 }

@@ -1,9 +1,11 @@
 //! `rdocker create` and the container options it shares with `run`: flags → the create body
 //! the docker CLI sends, and `POST /containers/create?name=`.
 
+use super::pull::pull_missing;
 use crate::attach::terminal_size;
 use crate::http::{query, Client, Error};
 use crate::parse::{self, parse_cpus, parse_ram, parse_swap};
+use crate::reference::Reference;
 use anyhow::Context;
 use api::container::{ContainerConfig, CreateRequest, CreateResponse, HostConfig, RestartPolicy};
 use clap::ArgAction;
@@ -189,35 +191,49 @@ pub fn build_request(o: &ContainerOptions, detach: bool) -> anyhow::Result<Creat
     })
 }
 
-/// `POST /containers/create[?name=]`; prints the daemon's warnings, and docker's
-/// "Unable to find image" line when the image is missing (pulling is not implemented yet).
+async fn post_create(client: &Client, req: &CreateRequest, q: &str) -> Result<String, Error> {
+    let res = client
+        .post_json::<_, CreateResponse>(&format!("/containers/create{q}"), req)
+        .await?;
+    for w in &res.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    Ok(res.id)
+}
+
+/// `POST /containers/create[?name=]`; prints the daemon's warnings. When the daemon lacks the
+/// image, does what the docker CLI does: "Unable to find image" on stderr, a pull with its
+/// progress on stderr, and one more create.
 pub async fn create_container(
     client: &Client,
     req: &CreateRequest,
     name: Option<&str>,
-) -> Result<String, Error> {
+) -> anyhow::Result<String> {
     let q = match name {
         Some(n) => query(&[("name", n)]),
         None => String::new(),
     };
-    match client
-        .post_json::<_, CreateResponse>(&format!("/containers/create{q}"), req)
-        .await
-    {
-        Ok(res) => {
-            for w in &res.warnings {
-                eprintln!("WARNING: {w}");
-            }
-            Ok(res.id)
-        }
-        Err(e) if e.is_not_found() && e.to_string().contains("No such image") => {
+    match post_create(client, req, &q).await {
+        Err(Error::Daemon {
+            status: 404,
+            message,
+        }) if message.starts_with("No such image") => {
+            let image = &req.config.image;
+            let Ok(reference) = Reference::parse_normalized(image) else {
+                return Err(Error::Daemon {
+                    status: 404,
+                    message,
+                }
+                .into());
+            };
             eprintln!(
                 "Unable to find image '{}' locally",
-                parse::with_default_tag(&req.config.image)
+                reference.with_default_tag().familiar_string()
             );
-            Err(e)
+            pull_missing(client, image).await?;
+            Ok(post_create(client, req, &q).await?)
         }
-        Err(e) => Err(e),
+        res => Ok(res?),
     }
 }
 

@@ -3,13 +3,12 @@
 
 use crate::http::{query, Client, ReqBody, StreamReader};
 use crate::parse::split_reference;
+use crate::progress::{self, Sink};
 use anyhow::Context;
-use api::image::ProgressMessage;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::Method;
-use std::io::IsTerminal;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// `docker import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]`
@@ -31,7 +30,7 @@ pub struct ImportArgs {
 }
 
 /// A request body that streams `reader` in 64 KiB chunks (sent chunked).
-fn stream_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> ReqBody {
+pub fn stream_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> ReqBody {
     let chunks = futures_util::stream::unfold(reader, |mut r| async move {
         let mut buf = vec![0u8; 64 * 1024];
         match r.read(&mut buf).await {
@@ -74,54 +73,6 @@ fn import_query(args: &ImportArgs, from_url: bool) -> String {
     query(&q)
 }
 
-/// Prints a progress stream as docker does without a terminal; an error message ends it.
-pub async fn print_progress(reader: &mut StreamReader) -> anyhow::Result<()> {
-    let tty = std::io::stdout().is_terminal();
-    let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = reader.next_chunk().await? {
-        buf.extend_from_slice(&chunk);
-        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<ProgressMessage>();
-        let mut consumed = 0;
-        while let Some(Ok(msg)) = stream.next() {
-            consumed = stream.byte_offset();
-            show(&msg, tty)?;
-        }
-        buf.drain(..consumed);
-    }
-    Ok(())
-}
-
-fn show(msg: &ProgressMessage, tty: bool) -> anyhow::Result<()> {
-    if let Some(e) = msg
-        .error_detail
-        .as_ref()
-        .map(|d| d.message.clone())
-        .or(msg.error.clone())
-    {
-        anyhow::bail!("{e}");
-    }
-    if let Some(s) = &msg.stream {
-        print!("{s}");
-        return Ok(());
-    }
-    let Some(status) = &msg.status else {
-        return Ok(());
-    };
-    if msg.progress.as_deref().is_some_and(|p| !p.is_empty()) && !tty {
-        return Ok(());
-    }
-    let progress = msg
-        .progress
-        .as_deref()
-        .map(|p| format!(" {p}"))
-        .unwrap_or_default();
-    match &msg.id {
-        Some(id) if !id.is_empty() => println!("{id}: {status}{progress}"),
-        _ => println!("{status}{progress}"),
-    }
-    Ok(())
-}
-
 /// `rdocker import`.
 pub async fn run(client: &Client, args: ImportArgs) -> anyhow::Result<i32> {
     let from_url = args.source.starts_with("http://") || args.source.starts_with("https://");
@@ -141,7 +92,7 @@ pub async fn run(client: &Client, args: ImportArgs) -> anyhow::Result<i32> {
     };
     let path = format!("/images/create{}", import_query(&args, from_url));
     let res = client.send(Method::POST, &path, body, &headers).await?;
-    print_progress(&mut StreamReader::Body(res.into_body())).await?;
+    progress::display(&mut StreamReader::Body(res.into_body()), Sink::Stdout).await?;
     Ok(0)
 }
 

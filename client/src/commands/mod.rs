@@ -1,25 +1,49 @@
 //! One module per verb. Each `run` function returns the process exit status; errors it
 //! returns are printed by `main` (exit 1), as the docker CLI does for every verb but `run`.
 
+pub mod commit;
 pub mod create;
+pub mod df;
+pub mod diff;
+pub mod export;
+pub mod history;
 pub mod images;
 pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
+pub mod load;
 pub mod logs;
+pub mod prune;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod save;
 pub mod start;
 pub mod stop;
+pub mod tag;
 pub mod version;
 pub mod wait;
 
 use crate::http;
 use std::future::Future;
+use std::io::Write;
+
+/// docker's `PromptForConfirmation`: `message [y/N] ` on stdout, then one line of stdin;
+/// only `y` (either case) agrees.
+pub fn confirm(message: &str) -> bool {
+    print!("{message} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(_) => line.trim().eq_ignore_ascii_case("y"),
+        Err(_) => false,
+    }
+}
 
 /// How an error is shown: our own messages alone (docker prints no cause chain), anything
 /// unexpected with its causes.

@@ -125,7 +125,7 @@ fn created_at(unix: i64) -> String {
 }
 
 /// The fields docker's `ps --format` knows, as a template's data.
-fn fields(c: &ContainerSummary, status: &str, trunc: bool, now: DateTime<Utc>) -> Value {
+pub fn fields(c: &ContainerSummary, status: &str, trunc: bool, now: DateTime<Utc>) -> Value {
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     json!({
         "ID": if trunc { short_id(&c.id) } else { c.id.clone() },
@@ -221,7 +221,14 @@ pub async fn run(client: &Client, args: PsArgs) -> anyhow::Result<i32> {
 pub fn print_formatted(format: &str, rows: &[Value]) -> anyhow::Result<()> {
     if format == "json" {
         for r in rows {
-            println!("{r}");
+            // Go's encoding/json escapes these for HTML safety; they only occur in strings.
+            let text = r.to_string();
+            println!(
+                "{}",
+                text.replace('<', "\\u003c")
+                    .replace('>', "\\u003e")
+                    .replace('&', "\\u0026")
+            );
         }
         return Ok(());
     }
@@ -229,6 +236,34 @@ pub fn print_formatted(format: &str, rows: &[Value]) -> anyhow::Result<()> {
     for r in rows {
         println!("{}", t.render(r));
     }
+    Ok(())
+}
+
+/// docker's `--format` for the listing verbs: `table` (the default columns) or `table
+/// TEMPLATE` lay out `headers` and the rows like the tabwriter, `json` prints one object a
+/// line, anything else is a template per row. `\t` and `\n` typed in the format are tabs
+/// and line ends, as in docker's formatter.
+pub fn print_with_format(
+    format: &str,
+    default_table: &str,
+    headers: &Value,
+    rows: &[Value],
+) -> anyhow::Result<()> {
+    let format = if format.is_empty() { "table" } else { format };
+    let format = format.replace("\\t", "\t").replace("\\n", "\n");
+    let Some(table_format) = format.strip_prefix("table") else {
+        return print_formatted(format.trim_matches(' '), rows);
+    };
+    let table_format = match table_format.trim_matches(' ') {
+        "" => default_table,
+        t => t,
+    };
+    let t = Template::parse(table_format)?;
+    let mut table = Table::docker();
+    for data in std::iter::once(headers).chain(rows) {
+        table.row(t.render(data).split('\t').map(str::to_string));
+    }
+    print!("{}", table.render());
     Ok(())
 }
 

@@ -1,0 +1,203 @@
+//! `X-Registry-Auth` for pull and push, as the docker CLI builds it: the credentials stored
+//! under `auths` in `$DOCKER_CONFIG/config.json` (else `~/.docker/config.json`) for the image's
+//! registry, as base64url JSON; `e30=` (`{}`) when there are none. Credential helpers
+//! (`credsStore`, `credHelpers`) are not consulted.
+
+use crate::reference::{Reference, DEFAULT_DOMAIN};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The key Docker Hub credentials are stored under.
+pub const INDEX_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The header value for no credentials: base64url of `{}`.
+pub const EMPTY_AUTH: &str = "e30=";
+
+/// docker's `AuthConfig` as sent: empty fields are left out, in Go's field order.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct AuthConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub serveraddress: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub identitytoken: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub registrytoken: String,
+}
+
+const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn encode_with(data: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Go's `base64.URLEncoding` (padded).
+pub fn base64_url(data: &[u8]) -> String {
+    encode_with(data, URL)
+}
+
+/// Go's `base64.StdEncoding.DecodeString`, as the config file's `auth` field is stored.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = STD.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// docker's `ConvertToHostname`: `https://host:port/path` → `host:port`.
+fn convert_to_hostname(key: &str) -> &str {
+    let stripped = key
+        .strip_prefix("http://")
+        .or_else(|| key.strip_prefix("https://"))
+        .unwrap_or(key);
+    stripped.split('/').next().unwrap_or(stripped)
+}
+
+/// The config key a reference's credentials live under: Docker Hub's index URL, else the
+/// registry host.
+pub fn config_key(reference: &Reference) -> String {
+    if reference.registry() == DEFAULT_DOMAIN {
+        INDEX_SERVER.to_string()
+    } else {
+        reference.registry().to_string()
+    }
+}
+
+/// The credentials of `key` in a parsed config file: the exact key first, then any key whose
+/// hostname is `key` (legacy `https://host/v1/` entries). `auth` is `base64(user:password)`.
+pub fn lookup(config: &Value, key: &str) -> Option<AuthConfig> {
+    let auths = config.get("auths")?.as_object()?;
+    let (addr, entry) = auths
+        .get_key_value(key)
+        .or_else(|| auths.iter().find(|(k, _)| convert_to_hostname(k) == key))?;
+    let text = |f: &str| {
+        entry
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut cfg = AuthConfig {
+        username: text("username"),
+        password: text("password"),
+        email: text("email"),
+        serveraddress: addr.clone(),
+        identitytoken: text("identitytoken"),
+        registrytoken: text("registrytoken"),
+    };
+    let auth = text("auth");
+    if !auth.is_empty() {
+        let decoded = base64_decode(&auth)?;
+        let decoded = String::from_utf8_lossy(&decoded).into_owned();
+        let (user, pass) = decoded.split_once(':')?;
+        cfg.username = user.to_string();
+        cfg.password = pass.trim_matches('\0').to_string();
+    }
+    Some(cfg)
+}
+
+/// The header value for `cfg` (docker's `registry.EncodeAuthConfig`).
+pub fn encode(cfg: &AuthConfig) -> String {
+    let json = serde_json::to_vec(cfg).expect("AuthConfig always serialises");
+    base64_url(&json)
+}
+
+fn config_file() -> Option<PathBuf> {
+    let dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+    };
+    Some(dir.join("config.json"))
+}
+
+/// `X-Registry-Auth` for pulling or pushing `reference`.
+pub fn registry_auth(reference: &Reference) -> String {
+    let config = config_file()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    match config.and_then(|c| lookup(&c, &config_key(reference))) {
+        Some(cfg) => encode(&cfg),
+        None => EMPTY_AUTH.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn base64_round_trips() {
+        assert_eq!(base64_url(b"{}"), EMPTY_AUTH);
+        assert_eq!(encode(&AuthConfig::default()), EMPTY_AUTH);
+        assert_eq!(base64_url(b"\xfb\xff"), "-_8=");
+        assert_eq!(base64_url(b"abc"), "YWJj");
+        assert_eq!(base64_url(b"a"), "YQ==");
+        assert_eq!(
+            base64_decode("dXNlcjpwYXNz").as_deref(),
+            Some(&b"user:pass"[..])
+        );
+        assert_eq!(base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
+        assert!(base64_decode("*").is_none());
+    }
+
+    #[test]
+    fn credentials_match_docker_cli() {
+        let config = json!({"auths": {
+            "127.0.0.1:5000": {"auth": "dXNlcjpwYXNz"},
+            "https://index.docker.io/v1/": {"auth": "ZG9jazpodWI="},
+            "https://legacy.example.com/v1/": {"auth": "YTpi"},
+        }});
+        let local = Reference::parse_normalized("127.0.0.1:5000/bb").expect("valid");
+        let cfg = lookup(&config, &config_key(&local)).expect("found");
+        // The exact header docker 28.2.2 sends for this config file.
+        assert_eq!(
+            encode(&cfg),
+            "eyJ1c2VybmFtZSI6InVzZXIiLCJwYXNzd29yZCI6InBhc3MiLCJzZXJ2ZXJhZGRyZXNzIjoiMTI3LjAuMC4xOjUwMDAifQ=="
+        );
+        let hub = Reference::parse_normalized("busybox").expect("valid");
+        let cfg = lookup(&config, &config_key(&hub)).expect("found");
+        assert_eq!(
+            encode(&cfg),
+            "eyJ1c2VybmFtZSI6ImRvY2siLCJwYXNzd29yZCI6Imh1YiIsInNlcnZlcmFkZHJlc3MiOiJodHRwczovL2luZGV4LmRvY2tlci5pby92MS8ifQ=="
+        );
+        let legacy = lookup(&config, "legacy.example.com").expect("found by hostname");
+        assert_eq!(legacy.username, "a");
+        assert_eq!(legacy.serveraddress, "https://legacy.example.com/v1/");
+        assert!(lookup(&config, "other:5000").is_none());
+        assert!(lookup(&json!({}), "x").is_none());
+    }
+}
