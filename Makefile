@@ -47,6 +47,8 @@ deps:
 		need+=(busybox-static); fi; \
 	command -v ip >/dev/null || need+=(iproute2); \
 	command -v curl >/dev/null || need+=(curl); \
+	command -v docker-registry >/dev/null || need+=(docker-registry); \
+	command -v skopeo >/dev/null || need+=(skopeo); \
 	command -v cc >/dev/null || need+=(gcc libc6-dev); \
 	if [ $${#need[@]} -gt 0 ]; then \
 		[ "$$(id -u)" = 0 ] || { echo "deps: missing $${need[*]}; run 'make deps' as root" >&2; exit 1; }; \

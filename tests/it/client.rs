@@ -25,11 +25,12 @@ fn rdocker_run_and_exit_codes() {
         out.err()
     );
 
+    // Like docker: a missing image is pulled first; with no registry reachable that fails (125).
     let out = d.rdocker(&["run", "--rm", "no-such-image-xyz", "true"]);
     out.expect_code(125, "unknown image");
     assert!(
         out.err()
-            .contains("No such image: no-such-image-xyz:latest"),
+            .contains("Unable to find image 'no-such-image-xyz:latest' locally"),
         "stderr: {}",
         out.err()
     );

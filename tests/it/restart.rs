@@ -21,8 +21,16 @@ fn state_line(d: &TestDaemon, name: &str) -> String {
     out.ok("docker ps -a")
         .lines()
         .find(|l| l.split('|').next() == Some(name))
+        .map(without_age)
         .unwrap_or_else(|| panic!("{name} missing from docker ps -a"))
-        .to_string()
+}
+
+/// `Exited (5) 4 seconds ago` → `Exited (5)`: the age moves on while the daemon restarts.
+fn without_age(line: &str) -> String {
+    match line.find(") ") {
+        Some(i) if line.ends_with(" ago") => line[..=i].to_string(),
+        _ => line.to_string(),
+    }
 }
 
 fn alive(pid: i64) -> bool {
