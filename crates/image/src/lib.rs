@@ -24,4 +24,4 @@ pub use error::{Error, Result};
 pub use fsutil::{sync_filesystem, write_atomic, write_replace};
 pub use layers::{LayerMeta, MountMeta};
 pub use reference::Reference;
-pub use store::{ImageConfig, ImageStore, RootFs};
+pub use store::{ImageConfig, ImageStore, LayerHold, RootFs};

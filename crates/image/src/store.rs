@@ -85,6 +85,8 @@ struct Repositories {
 
 #[derive(Default)]
 struct State {
+    /// Layers a load or pull has ingested but no image refers to yet: safe from collection.
+    held: HashMap<Digest, usize>,
     images: HashMap<Digest, ImageConfig>,
     repos: Repositories,
     layers: HashMap<Digest, LayerMeta>,
@@ -338,6 +340,13 @@ impl ImageStore {
     pub fn unreferenced_layers(&self) -> Vec<LayerMeta> {
         let st = self.lock();
         let mut used: HashSet<Digest> = st.images.values().flat_map(|c| c.chain_ids()).collect();
+        for h in st.held.keys() {
+            let mut cur = Some(h.clone());
+            while let Some(c) = cur {
+                cur = st.layers.get(&c).and_then(|l| l.parent.clone());
+                used.insert(c);
+            }
+        }
         for m in st.mounts.values() {
             let mut cur = m.parent.clone();
             while let Some(c) = cur {
@@ -379,6 +388,16 @@ impl ImageStore {
     /// Scratch space on the store's filesystem (renames from here into the store are atomic).
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Protects a layer (and those below it) from [`Self::unreferenced_layers`] until the
+    /// returned hold is dropped: for layers ingested before the image that uses them exists.
+    pub fn hold(self: &std::sync::Arc<Self>, chain_id: &Digest) -> LayerHold {
+        *self.lock().held.entry(chain_id.clone()).or_default() += 1;
+        LayerHold {
+            store: self.clone(),
+            chain_id: chain_id.clone(),
+        }
     }
 
     /// Forgets a layer's metadata.
@@ -481,6 +500,23 @@ mod tests {
     }
 
     #[test]
+    fn held_layers_are_not_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(ImageStore::open(dir.path()).unwrap());
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let top = crate::chain_id(Some(&a), &b);
+        s.register_layer(layer(&a, &a, None)).unwrap();
+        s.register_layer(layer(&top, &b, Some(&a))).unwrap();
+        let hold = s.hold(&top);
+        assert!(s.unreferenced_layers().is_empty(), "a held layer and its parent stay");
+        let again = s.hold(&top);
+        drop(hold);
+        assert!(s.unreferenced_layers().is_empty(), "still held once");
+        drop(again);
+        assert_eq!(s.unreferenced_layers().len(), 2);
+    }
+
+    #[test]
     fn layers_are_released_when_no_image_or_container_uses_them() {
         let dir = tempfile::tempdir().unwrap();
         let s = ImageStore::open(dir.path()).unwrap();
@@ -508,5 +544,23 @@ mod tests {
             .map(|l| l.chain_id)
             .collect();
         assert_eq!(gone, vec![top, a], "top layer first");
+    }
+}
+
+/// See [`ImageStore::hold`].
+pub struct LayerHold {
+    store: std::sync::Arc<ImageStore>,
+    chain_id: Digest,
+}
+
+impl Drop for LayerHold {
+    fn drop(&mut self) {
+        let mut st = self.store.lock();
+        if let Some(n) = st.held.get_mut(&self.chain_id) {
+            *n -= 1;
+            if *n == 0 {
+                st.held.remove(&self.chain_id);
+            }
+        }
     }
 }

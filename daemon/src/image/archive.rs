@@ -75,8 +75,10 @@ impl ImageService {
             ));
         }
         let mut parent: Option<LayerMeta> = None;
+        let mut holds = Vec::new();
         for (diff_id, blob) in cfg.rootfs.diff_ids.iter().zip(&img.layers) {
             let chain = chain_id(parent.as_ref().map(|p| &p.chain_id), diff_id);
+            holds.push(self.store.hold(&chain));
             let layer = match self.store.layer(&chain) {
                 Some(l) if self.store.layer_tar(&chain).is_some() => l,
                 _ => {
@@ -84,12 +86,16 @@ impl ImageService {
                         .map_err(|e| ServiceError::from_err("opening layer", &e))?;
                     let mut tar = image::decompress(file)
                         .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
-                    self.ingest_layer(parent.as_ref(), &mut tar, Some(diff_id))?
+                    let (layer, hold) =
+                        self.ingest_layer(parent.as_ref(), &mut tar, Some(diff_id))?;
+                    holds.push(hold);
+                    layer
                 }
             };
             parent = Some(layer);
         }
         let id = self.store.put_config(&img.config)?;
+        drop(holds);
         let mut lines = Vec::new();
         for t in &img.repo_tags {
             let r = Reference::parse(t)?;

@@ -48,7 +48,7 @@ impl ImageService {
                 .transpose()?;
             let rw: LayerId = input.mount_id.parse()?;
             let mut tar = svc.graph.diff(&rw)?;
-            let layer = svc.ingest_layer(parent.as_ref(), &mut tar, None)?;
+            let (layer, _hold) = svc.ingest_layer(parent.as_ref(), &mut tar, None)?;
             let base = input.image_id.parse::<Digest>().ok().and_then(|id| svc.store.get(&id).ok());
             let cfg = svc.commit_config(base, &input, config, &layer);
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");

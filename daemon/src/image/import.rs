@@ -5,7 +5,6 @@ use crate::error::{blocking, Result, ServiceError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::{Digest, LayerMeta, Reference};
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -51,7 +50,7 @@ impl ImageService {
         drop(f);
         let svc = self.clone();
         blocking(move || {
-            let layer = svc.import_layer(&tmp.0)?;
+            let (layer, _hold) = svc.import_layer(&tmp.0)?;
             let now = crate::container::now_rfc3339();
             let comment = if opts.message.is_empty() {
                 "Imported from -".to_string()
@@ -79,20 +78,13 @@ impl ImageService {
     }
 
     /// Blocking: unpacks a layer tar into a new graphdriver layer while hashing it; a layer with
-    /// Blocking: the import's layer, decompressed when gzip-compressed.
-    fn import_layer(&self, path: &Path) -> Result<LayerMeta> {
+    /// Blocking: the import's layer, decompressed when gzip- or zstd-compressed.
+    fn import_layer(&self, path: &Path) -> Result<(LayerMeta, image::LayerHold)> {
         let file =
             std::fs::File::open(path).map_err(|e| ServiceError::from_err("opening import", &e))?;
-        let mut buffered = BufReader::new(file);
-        let magic = buffered
-            .fill_buf()
-            .map_err(|e| ServiceError::from_err("reading import", &e))?;
-        let mut raw: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::GzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
-        };
-        self.ingest_layer(None, &mut raw, None)
+        let mut tar = image::decompress(file)
+            .map_err(|e| ServiceError::invalid(format!("Error processing tar file: {e}")))?;
+        self.ingest_layer(None, &mut tar, None)
     }
 }
 

@@ -5,7 +5,7 @@
 use super::ImageService;
 use crate::error::{Result, ServiceError};
 use graphdriver::LayerId;
-use image::{chain_id, Digest, LayerMeta};
+use image::{chain_id, Digest, LayerHold, LayerMeta};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -14,12 +14,14 @@ use std::path::PathBuf;
 impl ImageService {
     /// Blocking: ingests the layer tar read from `tar` on top of `parent`. `expected` is the
     /// diff id the image config names, if known: a mismatch is an error and leaves nothing.
+    /// The layer is held (safe from layer collection) until the returned hold is dropped,
+    /// which the caller does once an image refers to it.
     pub(crate) fn ingest_layer(
         &self,
         parent: Option<&LayerMeta>,
         tar: &mut dyn Read,
         expected: Option<&Digest>,
-    ) -> Result<LayerMeta> {
+    ) -> Result<(LayerMeta, LayerHold)> {
         let copy_path = self
             .store
             .tmp_dir()
@@ -59,6 +61,7 @@ impl ImageService {
             )));
         }
         let chain = chain_id(parent.map(|p| &p.chain_id), &diff_id);
+        let hold = self.store.hold(&chain);
         if let Some(existing) = self.store.layer(&chain) {
             self.graph.remove(&cache_id)?;
             if self.store.layer_tar(&chain).is_none() {
@@ -67,7 +70,7 @@ impl ImageService {
                     self.store.attach_layer_tar(&chain, &path)?;
                 }
             }
-            return Ok(existing);
+            return Ok((existing, hold));
         }
         let meta = LayerMeta {
             chain_id: chain,
@@ -89,7 +92,7 @@ impl ImageService {
             let _ = self.graph.remove(&cache_id);
             return Err(e.into());
         }
-        Ok(meta)
+        Ok((meta, hold))
     }
 }
 

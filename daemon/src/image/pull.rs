@@ -100,6 +100,7 @@ impl ImageService {
             ));
         }
         let chains = cfg.chain_ids();
+        let _holds: Vec<image::LayerHold> = chains.iter().map(|c| self.store.hold(c)).collect();
         let mut missing = Vec::new();
         for (i, d) in layers.iter().enumerate() {
             if self.store.layer(&chains[i]).is_some() {
@@ -143,6 +144,7 @@ impl ImageService {
                             ServiceError::invalid(format!("decompressing layer: {e}"))
                         })?;
                         svc.ingest_layer(p.as_ref(), &mut tar, Some(&diff_id))
+                            .map(|(l, _)| l) // held by `_holds`
                     })
                     .await?;
                     let _ = tx
