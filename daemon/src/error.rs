@@ -63,13 +63,7 @@ impl ServiceError {
     }
     /// 500 from any error, with its whole cause chain in the message.
     pub fn from_err(context: &str, e: &(dyn std::error::Error + 'static)) -> Self {
-        let mut msg = format!("{context}: {e}");
-        let mut src = e.source();
-        while let Some(s) = src {
-            msg.push_str(&format!(": {s}"));
-            src = s.source();
-        }
-        Self::internal(msg)
+        Self::internal(format!("{context}: {}", chain(e)))
     }
 }
 
@@ -105,7 +99,7 @@ impl From<image::Error> for ServiceError {
 }
 
 /// An error with its causes, `: `-separated.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

@@ -11,6 +11,7 @@ mod error;
 mod image;
 mod paths;
 mod routes;
+mod stream;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};

@@ -450,6 +450,24 @@ impl ImageStore {
     }
 }
 
+/// See [`ImageStore::hold`].
+pub struct LayerHold {
+    store: std::sync::Arc<ImageStore>,
+    chain_id: Digest,
+}
+
+impl Drop for LayerHold {
+    fn drop(&mut self) {
+        let mut st = self.store.lock();
+        if let Some(n) = st.held.get_mut(&self.chain_id) {
+            *n -= 1;
+            if *n == 0 {
+                st.held.remove(&self.chain_id);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,7 +526,10 @@ mod tests {
         s.register_layer(layer(&a, &a, None)).unwrap();
         s.register_layer(layer(&top, &b, Some(&a))).unwrap();
         let hold = s.hold(&top);
-        assert!(s.unreferenced_layers().is_empty(), "a held layer and its parent stay");
+        assert!(
+            s.unreferenced_layers().is_empty(),
+            "a held layer and its parent stay"
+        );
         let again = s.hold(&top);
         drop(hold);
         assert!(s.unreferenced_layers().is_empty(), "still held once");
@@ -544,23 +565,5 @@ mod tests {
             .map(|l| l.chain_id)
             .collect();
         assert_eq!(gone, vec![top, a], "top layer first");
-    }
-}
-
-/// See [`ImageStore::hold`].
-pub struct LayerHold {
-    store: std::sync::Arc<ImageStore>,
-    chain_id: Digest,
-}
-
-impl Drop for LayerHold {
-    fn drop(&mut self) {
-        let mut st = self.store.lock();
-        if let Some(n) = st.held.get_mut(&self.chain_id) {
-            *n -= 1;
-            if *n == 0 {
-                st.held.remove(&self.chain_id);
-            }
-        }
     }
 }

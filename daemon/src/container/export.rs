@@ -2,6 +2,7 @@
 
 use super::ContainerService;
 use crate::error::Result;
+use crate::stream::ChannelWriter;
 use bytes::Bytes;
 use std::io::Write;
 use std::path::Path;
@@ -48,19 +49,4 @@ fn write_tar(root: &Path, out: ChannelWriter) -> std::io::Result<()> {
         }
     }
     b.into_inner()?.flush()
-}
-
-/// Blocking writer into the response body channel.
-struct ChannelWriter(mpsc::Sender<std::io::Result<Bytes>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

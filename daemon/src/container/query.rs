@@ -310,6 +310,30 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+impl ContainerService {
+    /// `GET /containers/{id}/changes`: what the container changed in its read-write layer.
+    pub async fn changes(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Vec<api::container::ContainerChange>> {
+        let c = self.lookup(name)?.snapshot();
+        let svc = self.clone();
+        blocking(move || {
+            let rw = super::create::layer_id(&c.mount_id)?;
+            Ok(svc
+                .graph
+                .changes(&rw)?
+                .into_iter()
+                .map(|ch| api::container::ContainerChange {
+                    path: ch.path,
+                    kind: ch.kind.as_docker(),
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,29 +369,5 @@ mod tests {
         assert!(!matches(&c, &f(r#"{"label":["tier=back"]}"#), &[]));
         assert!(!matches(&c, &f(r#"{"status":["running"]}"#), &[]));
         assert!(!matches(&c, &f(r#"{"exited":["0"]}"#), &[]));
-    }
-}
-
-impl ContainerService {
-    /// `GET /containers/{id}/changes`: what the container changed in its read-write layer.
-    pub async fn changes(
-        self: &Arc<Self>,
-        name: &str,
-    ) -> Result<Vec<api::container::ContainerChange>> {
-        let c = self.lookup(name)?.snapshot();
-        let svc = self.clone();
-        blocking(move || {
-            let rw = super::create::layer_id(&c.mount_id)?;
-            Ok(svc
-                .graph
-                .changes(&rw)?
-                .into_iter()
-                .map(|ch| api::container::ContainerChange {
-                    path: ch.path,
-                    kind: ch.kind.as_docker(),
-                })
-                .collect())
-        })
-        .await
     }
 }

@@ -3,12 +3,12 @@
 
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
+use crate::stream::ChannelWriter;
 use api::image::ProgressMessage;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::archive::{self, ArchiveImage, SaveImage, SaveLayer};
 use image::{chain_id, Digest, ImageConfig, LayerMeta, Reference};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -174,20 +174,5 @@ struct ScratchDir(PathBuf);
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Blocking writer into a response body channel.
-pub(crate) struct ChannelWriter(pub mpsc::Sender<std::io::Result<Bytes>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

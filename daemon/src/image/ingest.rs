@@ -3,7 +3,7 @@
 //! for `save`; a layer already in the store is reused and the new copy dropped.
 
 use super::ImageService;
-use crate::error::{Result, ServiceError};
+use crate::error::{chain, Result, ServiceError};
 use graphdriver::LayerId;
 use image::{chain_id, Digest, LayerHold, LayerMeta};
 use sha2::{Digest as _, Sha256};
@@ -94,16 +94,6 @@ impl ImageService {
         }
         Ok((meta, hold))
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(&format!(": {c}"));
-        src = c.source();
-    }
-    s
 }
 
 /// Hashes and copies everything read through it.

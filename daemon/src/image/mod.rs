@@ -309,14 +309,7 @@ impl ImageService {
                 });
             }
         }
-        let svc = self.clone();
-        let del = id.clone();
-        blocking(move || {
-            svc.store.delete(&del)?;
-            gc_layers(&svc.store, svc.graph.as_ref());
-            Ok(())
-        })
-        .await?;
+        self.delete_and_collect(&id).await?;
         items.push(ImageDeleteItem {
             untagged: None,
             deleted: Some(id.to_string()),
@@ -452,14 +445,7 @@ impl ImageService {
                     });
                 }
             }
-            let svc = self.clone();
-            let del = id.clone();
-            blocking(move || {
-                svc.store.delete(&del)?;
-                gc_layers(&svc.store, svc.graph.as_ref());
-                Ok(())
-            })
-            .await?;
+            self.delete_and_collect(&id).await?;
             deleted.push(ImageDeleteItem {
                 untagged: None,
                 deleted: Some(id.to_string()),
@@ -483,6 +469,20 @@ impl ImageService {
             .filter_map(|c| self.store.layer(&c))
             .map(|l| l.size as i64)
             .sum()
+    }
+}
+
+impl ImageService {
+    /// Deletes an image record, then the layers nothing uses any more.
+    async fn delete_and_collect(self: &Arc<Self>, id: &Digest) -> Result<()> {
+        let svc = self.clone();
+        let id = id.clone();
+        blocking(move || {
+            svc.store.delete(&id)?;
+            gc_layers(&svc.store, svc.graph.as_ref());
+            Ok(())
+        })
+        .await
     }
 }
 

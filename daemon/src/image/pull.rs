@@ -287,11 +287,10 @@ pub(super) fn short(digest: &str) -> String {
 /// Docker's progress bar: `[=====>      ]  1.05MB/2.3MB`.
 pub(super) fn progress_bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = if total == 0 {
-        0
-    } else {
-        (current.min(total) * WIDTH / total).min(WIDTH)
-    };
+    let filled = (current.min(total) * WIDTH)
+        .checked_div(total)
+        .unwrap_or(0)
+        .min(WIDTH);
     let mut bar = "=".repeat(filled as usize);
     if filled < WIDTH {
         bar.push('>');
