@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
 async fn create(
     State(d): D,
     Query(q): Query<Q>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -42,7 +43,11 @@ async fn create(
                 repo: text(&q, "repo").unwrap_or("").to_string(),
                 tag: text(&q, "tag").unwrap_or("").to_string(),
                 message: text(&q, "message").unwrap_or("").to_string(),
-                changes: q.get("changes").map(|c| vec![c.clone()]).unwrap_or_default(),
+                changes: url_pairs(raw.as_deref().unwrap_or(""))
+                    .into_iter()
+                    .filter(|(k, _)| k == "changes")
+                    .map(|(_, v)| v)
+                    .collect(),
             };
             let id = d.images.import(body.into_data_stream(), opts).await?;
             let line = serde_json::to_string(&api::image::ProgressMessage { status: Some(id.to_string()), ..Default::default() })
