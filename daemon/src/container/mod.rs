@@ -94,6 +94,8 @@ pub struct Entry {
     life: watch::Sender<Life>,
     input_tx: Mutex<mpsc::UnboundedSender<Input>>,
     input_rx: Mutex<Option<mpsc::UnboundedReceiver<Input>>>,
+    /// The read-write layer is mounted for this container (between start and exit cleanup).
+    mounted: std::sync::atomic::AtomicBool,
 }
 
 impl Entry {
@@ -112,6 +114,7 @@ impl Entry {
             life: watch::channel(life).0,
             input_tx: Mutex::new(input_tx),
             input_rx: Mutex::new(Some(input_rx)),
+            mounted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

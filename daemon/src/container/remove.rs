@@ -66,13 +66,21 @@ impl ContainerService {
         e.life.send_modify(|l| l.removed = true);
         tracing::info!(container_id = %c.id, "container removed");
         let svc = self.clone();
-        tokio::task::spawn_blocking(move || svc.delete_leftovers(&c));
+        let mounted = e.mounted.swap(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || svc.delete_leftovers(&c, mounted));
         Ok(())
     }
 
     /// Blocking: the layers, files and runtime state of a removed container, then image layers
     /// nothing uses any more.
-    pub(super) fn delete_leftovers(&self, c: &Container) {
+    pub(super) fn delete_leftovers(&self, c: &Container, mounted: bool) {
+        if mounted {
+            let put =
+                super::create::layer_id(&c.mount_id).and_then(|rw| Ok(self.graph.put(&rw)?));
+            if let Err(err) = put {
+                tracing::warn!(container_id = %c.id, error = %err, "unmounting a removed container");
+            }
+        }
         self.discard_layers_and_files(c);
         let parent = if c.host_config.cgroup_parent.is_empty() {
             self.cgroup_parent.clone()

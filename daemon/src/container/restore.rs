@@ -52,6 +52,8 @@ impl ContainerService {
                         finished_at: now_rfc3339(),
                     });
                     tracing::info!(container_id = %e.id, "container exited while the daemon was down");
+                    // Its rootfs may still be mounted by the previous daemon: have it unmounted.
+                    e.mounted.store(true, std::sync::atomic::Ordering::SeqCst);
                     self.finish_run(&e, info).await;
                 }
             }
@@ -65,8 +67,11 @@ impl ContainerService {
         let svc = self.clone();
         let mount_id = e.data().mount_id.clone();
         let held = blocking(move || Ok(svc.graph.get(&super::create::layer_id(&mount_id)?)?)).await;
-        if let Err(err) = held {
-            tracing::warn!(container_id = %e.id, error = %err, "re-mounting a running container's rootfs");
+        match held {
+            Ok(_) => e.mounted.store(true, std::sync::atomic::Ordering::SeqCst),
+            Err(err) => {
+                tracing::warn!(container_id = %e.id, error = %err, "re-mounting a running container's rootfs")
+            }
         }
         e.life.send_modify(|l| l.running = true);
         tracing::info!(container_id = %e.id, "container still running; following it again");
@@ -109,7 +114,7 @@ impl ContainerService {
                     ..Default::default()
                 };
                 let svc = self.clone();
-                tokio::task::spawn_blocking(move || svc.delete_leftovers(&c));
+                tokio::task::spawn_blocking(move || svc.delete_leftovers(&c, false));
             }
         }
         let dir = self.paths.data_root.join("containers");

@@ -67,6 +67,7 @@ impl ContainerService {
             d.shim_pid = shim.id() as i32;
             d.has_been_started = true;
         }
+        e.mounted.store(true, std::sync::atomic::Ordering::SeqCst);
         e.life.send_modify(|l| {
             l.running = true;
             l.starts += 1;
@@ -243,22 +244,14 @@ impl ContainerService {
             };
             (d.mount_id.clone(), d.host_config.auto_remove, parent)
         };
-        let svc = self.clone();
-        let id = e.id.clone();
         let t0 = std::time::Instant::now();
-        let cleanup = blocking(move || {
-            let rw = super::create::layer_id(&mount_id)?;
-            svc.graph.put(&rw)?;
-            svc.exec
-                .delete(&id, &cgroup_parent, &svc.paths.bundle(&id))
-                .map_err(|err| ServiceError::from_err("cleaning up runtime state", &err))
-        })
-        .await;
-        if let Err(err) = cleanup {
-            tracing::warn!(container_id = %e.id, error = %err, "cleanup after exit");
-        }
-        if let Err(err) = self.persist_entry(e) {
-            tracing::warn!(container_id = %e.id, error = %err, "saving exit state");
+        // A `--rm` container is about to go: its unmount and runtime cleanup happen with the
+        // removal, in the background, off the path of `run --rm`.
+        if !auto_remove {
+            self.cleanup_after_exit(e, &mount_id, &cgroup_parent).await;
+            if let Err(err) = self.persist_entry(e) {
+                tracing::warn!(container_id = %e.id, error = %err, "saving exit state");
+            }
         }
         tracing::info!(
             container_id = %e.id,
@@ -281,6 +274,43 @@ impl ContainerService {
                     tracing::warn!(container_id = %id, error = %err, "auto-remove failed");
                 }
             });
+        }
+    }
+}
+
+impl ContainerService {
+    /// Unmounts the rootfs and deletes the runtime bundle of an exited container.
+    async fn cleanup_after_exit(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        mount_id: &str,
+        cgroup_parent: &str,
+    ) {
+        let svc = self.clone();
+        let id = e.id.clone();
+        let (mount_id, cgroup_parent) = (mount_id.to_string(), cgroup_parent.to_string());
+        let mounted = e.mounted.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let cleanup = blocking(move || {
+            let t = std::time::Instant::now();
+            if mounted {
+                svc.graph.put(&super::create::layer_id(&mount_id)?)?;
+            }
+            let unmounted = t.elapsed();
+            let deleted = svc
+                .exec
+                .delete(&id, &cgroup_parent, &svc.paths.bundle(&id))
+                .map_err(|err| ServiceError::from_err("cleaning up runtime state", &err));
+            tracing::debug!(
+                container_id = %id,
+                put_us = unmounted.as_micros() as u64,
+                delete_us = (t.elapsed() - unmounted).as_micros() as u64,
+                "exit cleanup timings"
+            );
+            deleted
+        })
+        .await;
+        if let Err(err) = cleanup {
+            tracing::warn!(container_id = %e.id, error = %err, "cleanup after exit");
         }
     }
 }
