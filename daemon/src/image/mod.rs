@@ -264,19 +264,28 @@ impl ImageService {
                 untagged: Some(r.key()),
                 deleted: None,
             });
-            // Digest references of the same repository go with its last tag (Docker's rule);
-            // any other remaining name keeps the image.
+            // When no tag of this repository remains, its digest references go too (moby's
+            // rule); the image stays while any other name remains.
             let rest: Vec<String> = refs.iter().filter(|x| **x != r.key()).cloned().collect();
-            let digest_of_repo = |x: &String| x.starts_with(&format!("{}@", r.repo));
-            if !rest.iter().all(digest_of_repo) {
-                return Ok(items);
+            let same_repo = |x: &String| Reference::parse(x).is_ok_and(|o| o.repo == r.repo);
+            let mut remaining = Vec::new();
+            if r.digest.is_some() || rest.iter().any(|x| same_repo(x) && !x.contains('@')) {
+                remaining = rest;
+            } else {
+                for x in rest {
+                    if same_repo(&x) {
+                        self.store.untag(&Reference::parse(&x)?)?;
+                        items.push(ImageDeleteItem {
+                            untagged: Some(x),
+                            deleted: None,
+                        });
+                    } else {
+                        remaining.push(x);
+                    }
+                }
             }
-            for d in &rest {
-                self.store.untag(&Reference::parse(d)?)?;
-                items.push(ImageDeleteItem {
-                    untagged: Some(d.clone()),
-                    deleted: None,
-                });
+            if !remaining.is_empty() {
+                return Ok(items);
             }
         } else if refs.len() > 1 && !force {
             return Err(ServiceError::conflict(format!(
@@ -309,11 +318,15 @@ impl ImageService {
                 });
             }
         }
-        self.delete_and_collect(&id).await?;
+        let released = self.delete_and_collect(&id).await?;
         items.push(ImageDeleteItem {
             untagged: None,
             deleted: Some(id.to_string()),
         });
+        items.extend(released.into_iter().map(|l| ImageDeleteItem {
+            untagged: None,
+            deleted: Some(l.chain_id.to_string()),
+        }));
         Ok(items)
     }
 }
@@ -430,12 +443,11 @@ impl ImageService {
     ) -> Result<api::image::ImagePruneResponse> {
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
-        for (id, cfg) in self.store.list() {
+        for (id, _) in self.store.list() {
             let tags = self.store.references(&id);
             if (!all && !tags.is_empty()) || in_use(id.as_str()) {
                 continue;
             }
-            let size = self.size_of(&cfg) as u64;
             for t in &tags {
                 if let Ok(r) = Reference::parse(t) {
                     self.store.untag(&r)?;
@@ -445,12 +457,18 @@ impl ImageService {
                     });
                 }
             }
-            self.delete_and_collect(&id).await?;
+            let released = self.delete_and_collect(&id).await?;
             deleted.push(ImageDeleteItem {
                 untagged: None,
                 deleted: Some(id.to_string()),
             });
-            reclaimed += size;
+            for l in released {
+                reclaimed += l.size;
+                deleted.push(ImageDeleteItem {
+                    untagged: None,
+                    deleted: Some(l.chain_id.to_string()),
+                });
+            }
         }
         Ok(api::image::ImagePruneResponse {
             images_deleted: Some(deleted),
@@ -474,13 +492,25 @@ impl ImageService {
 
 impl ImageService {
     /// Deletes an image record, then the layers nothing uses any more.
-    async fn delete_and_collect(self: &Arc<Self>, id: &Digest) -> Result<()> {
+    /// Returns the image's own layers that were released (Docker lists them as `Deleted`).
+    async fn delete_and_collect(self: &Arc<Self>, id: &Digest) -> Result<Vec<image::LayerMeta>> {
         let svc = self.clone();
         let id = id.clone();
         blocking(move || {
+            let chains = svc
+                .store
+                .get(&id)
+                .map(|c| c.chain_ids())
+                .unwrap_or_default();
             svc.store.delete(&id)?;
-            gc_layers(&svc.store, svc.graph.as_ref());
-            Ok(())
+            let mut released: Vec<image::LayerMeta> = gc_layers(&svc.store, svc.graph.as_ref())
+                .into_iter()
+                .filter(|l| chains.contains(&l.chain_id))
+                .collect();
+            // Top layer first, as Docker lists them.
+            released
+                .sort_by_key(|l| std::cmp::Reverse(chains.iter().position(|c| *c == l.chain_id)));
+            Ok(released)
         })
         .await
     }
@@ -517,7 +547,9 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
 }
 
 /// Removes the contents and records of layers that no image or container uses any more.
-pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) {
+/// Returns the layers it removed.
+pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) -> Vec<image::LayerMeta> {
+    let mut removed = Vec::new();
     for l in store.unreferenced_layers() {
         if let Ok(id) = l.cache_id.parse::<graphdriver::LayerId>() {
             if graph.exists(&id) {
@@ -527,10 +559,12 @@ pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) {
                 }
             }
         }
-        if let Err(e) = store.remove_layer(&l.chain_id) {
-            tracing::warn!(layer = %l.chain_id, error = %e, "forgetting unused layer");
+        match store.remove_layer(&l.chain_id) {
+            Ok(()) => removed.push(l),
+            Err(e) => tracing::warn!(layer = %l.chain_id, error = %e, "forgetting unused layer"),
         }
     }
+    removed
 }
 
 #[cfg(test)]
