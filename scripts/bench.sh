@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Container start latency and daemon memory of rdockerd (and of dockerd, if one is reachable at
-# /var/run/docker.sock). Run through `make bench`, which builds the release binaries and the
-# busybox image first. Starts its own rdockerd on temporary roots and removes it at the end.
+# Container start latency, image operations (commit, load, pull) and daemon memory of rdockerd
+# (and of dockerd, if one is reachable at /var/run/docker.sock). Run through `make bench`, which
+# builds the release binaries and the busybox image first. Starts its own rdockerd on temporary
+# roots and a docker-registry on 127.0.0.1, and removes both at the end.
 #
 # Environment: BENCH_RUNS (default 50) runs per `run` metric, BENCH_OPS (default 20) per
-# create/start/stop/rm metric, DRIVER (default overlay2).
+# create/start/stop/rm metric, BENCH_IMAGE_OPS (default 20) per commit/load/pull metric,
+# DRIVER (default overlay2).
 set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${BENCH_RUNS:-50}
 OPS=${BENCH_OPS:-20}
+IMAGE_OPS=${BENCH_IMAGE_OPS:-20}
 DRIVER=${DRIVER:-overlay2}
 RDOCKERD=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/rdockerd
 RDOCKER=$(realpath -m "${CARGO_TARGET_DIR:-target}")/release/rdocker
@@ -22,14 +25,24 @@ die() { echo "bench: $*" >&2; exit 1; }
 [[ -x $RDOCKERD && -x $RDOCKER ]] || die "release binaries missing: run 'cargo build --workspace --release' (make bench does)"
 [[ -f $IMAGE ]] || die "$IMAGE missing: run 'make image'"
 command -v curl >/dev/null || die "curl missing: run 'make deps'"
+REGISTRY_BIN=$(command -v docker-registry || true)
+[[ -n $REGISTRY_BIN ]] || die "docker-registry missing: run 'make deps' (apt-get install docker-registry)"
 
 ROOT=$(mktemp -d /var/tmp/rdocker-bench.XXXXXX)
 SOCK=$ROOT/rdockerd.sock
 CGROUP_PARENT=rdocker-bench-$$
 DAEMON_PID=
+REGISTRY_PID=
+REGISTRY=
 
 cleanup() {
     set +e
+    if [[ -n $REGISTRY_PID ]]; then
+        kill -TERM "$REGISTRY_PID" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$REGISTRY_PID" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$REGISTRY_PID" 2>/dev/null
+        wait "$REGISTRY_PID" 2>/dev/null
+    fi
     if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID"
         for _ in $(seq 1 300); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
@@ -61,6 +74,7 @@ cleanup() {
     fi
     if [[ -n ${DOCKER_BENCH_IMAGE:-} ]]; then
         DOCKER_HOST=unix://$DOCKER_SOCK docker rmi -f "$DOCKER_BENCH_IMAGE" >/dev/null 2>&1
+        [[ -n $REGISTRY ]] && DOCKER_HOST=unix://$DOCKER_SOCK docker rmi -f "$REGISTRY/bench-docker:$$" >/dev/null 2>&1
     fi
 }
 trap cleanup EXIT
@@ -121,6 +135,75 @@ bench_engine() {
     RESULT[$engine,rm]=$(median_ms "${r_s[@]}")
 }
 
+# --- image operations -------------------------------------------------------------------------
+# A docker-registry (distribution 2.x) on a free loopback port, storage under $ROOT; sets REGISTRY.
+start_registry() {
+    local port dir=$ROOT/registry
+    mkdir -p "$dir"
+    for _ in $(seq 1 10); do
+        port=$((20000 + RANDOM % 40000))
+        # Connecting succeeds when something listens there already.
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+            "$dir/data" "$port" >"$dir/config.yml"
+        "$REGISTRY_BIN" serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
+        REGISTRY_PID=$!
+        for _ in $(seq 1 200); do
+            if curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
+                REGISTRY=127.0.0.1:$port
+                return
+            fi
+            kill -0 "$REGISTRY_PID" 2>/dev/null || break
+            sleep 0.025
+        done
+        kill -KILL "$REGISTRY_PID" 2>/dev/null; wait "$REGISTRY_PID" 2>/dev/null; REGISTRY_PID=
+    done
+    cat "$dir/registry.log" >&2
+    die "docker-registry did not start"
+}
+
+# bench_image_ops ENGINE IMAGE CLI...: fills RESULT_<commit|load|pull>. Only the named operation
+# is timed; the setup of each sample (a container that wrote 10 MB, the rmi that makes load and
+# pull do the whole work) is not. The archive is written once by the engine's own `save`.
+bench_image_ops() {
+    local engine=$1 image=$2
+    shift 2
+    local cli=("$@") name i ref=$REGISTRY/bench-$engine:$$ archive=$ROOT/$engine-save.tar
+
+    SAMPLES=()
+    for i in $(seq 1 "$IMAGE_OPS"); do
+        name=bench-commit-$$-$engine-$i
+        "${cli[@]}" run --name "$name" "$image" dd if=/dev/urandom of=/big bs=1M count=10 \
+            >/dev/null 2>&1 || die "$engine: run dd failed"
+        timed "${cli[@]}" commit "$name" "bench-commit-$$:$i"
+        "${cli[@]}" rm "$name" >/dev/null 2>&1 || die "$engine: rm $name failed"
+        "${cli[@]}" rmi "bench-commit-$$:$i" >/dev/null 2>&1 || die "$engine: rmi failed"
+    done
+    RESULT[$engine,commit]=$(median_ms "${SAMPLES[@]}")
+
+    # The archive holds the only image with this layer: rmi drops the layer, load writes it again.
+    "${cli[@]}" save -o "$archive" "$image" || die "$engine: save failed"
+    SAMPLES=()
+    for i in $(seq 1 "$IMAGE_OPS"); do
+        "${cli[@]}" rmi "$image" >/dev/null 2>&1 || die "$engine: rmi $image failed"
+        timed "${cli[@]}" load -i "$archive"
+    done
+    RESULT[$engine,load]=$(median_ms "${SAMPLES[@]}")
+
+    # Push once; then the image is known only by the registry name, so each rmi drops the layer.
+    "${cli[@]}" tag "$image" "$ref" || die "$engine: tag failed"
+    "${cli[@]}" push "$ref" >/dev/null 2>&1 || die "$engine: push to $REGISTRY failed"
+    "${cli[@]}" rmi "$image" >/dev/null 2>&1 || die "$engine: rmi $image failed"
+    SAMPLES=()
+    for i in $(seq 1 "$IMAGE_OPS"); do
+        "${cli[@]}" rmi "$ref" >/dev/null 2>&1 || die "$engine: rmi $ref failed"
+        timed "${cli[@]}" pull "$ref"
+    done
+    RESULT[$engine,pull]=$(median_ms "${SAMPLES[@]}")
+    "${cli[@]}" tag "$ref" "$image" || die "$engine: tag back failed"
+    "${cli[@]}" rmi "$ref" >/dev/null 2>&1 || die "$engine: rmi $ref failed"
+}
+
 # --- rdockerd -------------------------------------------------------------------------------
 echo "bench: starting rdockerd ($DRIVER) on $SOCK"
 "$RDOCKERD" -H "unix://$SOCK" --data-root "$ROOT/data" --exec-root "$ROOT/exec" \
@@ -139,6 +222,9 @@ RD=("$RDOCKER" -H "unix://$SOCK")
 RESULT[rdocker,rss_idle]=$(rss_mb "$DAEMON_PID")
 echo "bench: rdockerd: $RUNS runs per run metric, $OPS per lifecycle metric"
 bench_engine rdocker busybox "${RD[@]}"
+start_registry
+echo "bench: rdockerd: $IMAGE_OPS runs per commit/load/pull metric (registry on $REGISTRY)"
+bench_image_ops rdocker busybox "${RD[@]}"
 RESULT[rdocker,rss_after]=$(rss_mb "$DAEMON_PID")
 
 # --- dockerd, if there is one ----------------------------------------------------------------
@@ -154,6 +240,7 @@ if [[ -S $DOCKER_SOCK ]] && command -v docker >/dev/null &&
     RESULT[docker,rss_idle]=${dockerd_pid:+$(rss_mb "$dockerd_pid")}
     echo "bench: dockerd found at $DOCKER_SOCK"
     bench_engine docker "$DOCKER_BENCH_IMAGE" "${DK[@]}"
+    bench_image_ops docker "$DOCKER_BENCH_IMAGE" "${DK[@]}"
     RESULT[docker,rss_after]=${dockerd_pid:+$(rss_mb "$dockerd_pid")}
 fi
 
@@ -179,5 +266,8 @@ row "create (sh waiting on a trap)" create ms
 row "start" start ms
 row "stop -t 1 (exits on SIGTERM)" stop ms
 row "rm" rm ms
+row "commit, container wrote 10 MB (target 25)" commit ms
+row "load -i busybox archive ~2 MB (target 25)" load ms
+row "pull ~1 MB from loopback registry (tgt 25)" pull ms
 row "daemon RSS after start + 1 run" rss_idle MB
 row "daemon RSS after the benchmark" rss_after MB

@@ -2,6 +2,7 @@
 //! cgroup parent, with busybox:latest imported. Dropping it stops the daemon and removes every
 //! trace (processes, mounts, cgroups, directories), also when the test panicked.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -259,6 +260,38 @@ impl TestDaemon {
             r.status,
             r.text()
         );
+    }
+
+    /// The names in `<data-root>/<rel>` (none when it does not exist).
+    pub fn data_entries(&self, rel: &str) -> BTreeSet<String> {
+        match fs::read_dir(self.data_root.join(rel)) {
+            Ok(entries) => entries
+                .map(|e| {
+                    e.expect("read_dir entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    /// The layer records (`image/<driver>/layerdb/sha256/<chain id>`), as `sha256:<hex>`.
+    pub fn layer_records(&self) -> BTreeSet<String> {
+        self.data_entries(&format!("image/{}/layerdb/sha256", self.driver))
+            .into_iter()
+            .map(|h| format!("sha256:{h}"))
+            .collect()
+    }
+
+    /// `docker images -aq --no-trunc`: every image id.
+    pub fn image_ids(&self) -> BTreeSet<String> {
+        let out = self.docker(&["images", "-aq", "--no-trunc"]);
+        out.ok("docker images -aq")
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// `GET /containers/<name>/json`, which must exist.

@@ -8,13 +8,17 @@ mod cleanup;
 mod cmd;
 mod harness;
 mod http;
+mod imagetar;
 
+mod archive;
 mod client;
+mod commit;
 mod errors;
 mod images;
 mod inspect;
 mod isolation;
 mod lifecycle;
+mod registry;
 mod restart;
 mod run;
 mod stream;

@@ -1,0 +1,376 @@
+//! Push and pull against a real registry on loopback: Debian's `docker-registry` (distribution
+//! 2.x) on a free 127.0.0.1 port with a temp storage dir, plus `skopeo` as a third-party client.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::cmd::{self, poll, OutputExt, CMD_TIMEOUT};
+use crate::harness::{unique, TestDaemon};
+
+/// A `docker-registry serve` child, killed and its storage removed on drop (also on panic).
+struct Registry {
+    /// `127.0.0.1:<port>`
+    addr: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// `name` on PATH or in the usual system dirs.
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn require_binary(name: &str, package: &str) -> PathBuf {
+    find_binary(name).unwrap_or_else(|| {
+        panic!("{name} not found: install it with `make deps` (or `apt-get install {package}`)")
+    })
+}
+
+/// Whether `GET /v2/` on `addr` answers 200.
+fn v2_ok(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    s.write_all(req.as_bytes()).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1 200")
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let bin = require_binary("docker-registry", "docker-registry");
+        // A port taken between our probe and the registry's bind makes it exit: try another.
+        for _ in 0..5 {
+            let port = {
+                let l = TcpListener::bind("127.0.0.1:0").expect("probe a free port");
+                l.local_addr().expect("local_addr").port()
+            };
+            let dir = tempfile::Builder::new()
+                .prefix("rdocker-it-registry-")
+                .tempdir()
+                .expect("registry temp dir");
+            let addr = format!("127.0.0.1:{port}");
+            let config = dir.path().join("config.yml");
+            let yaml = format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            );
+            fs::write(&config, yaml).expect("write registry config");
+            let log = fs::File::create(dir.path().join("registry.log")).expect("registry log");
+            let child = Command::new(&bin)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup log"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+            // From here on, a panic drops `r`, which kills the child.
+            let mut r = Registry { addr, child, dir };
+            let up = poll(
+                "docker-registry to answer /v2/",
+                Duration::from_secs(20),
+                || {
+                    if r.child.try_wait().expect("try_wait registry").is_some() {
+                        return Some(false);
+                    }
+                    v2_ok(&r.addr).then_some(true)
+                },
+            );
+            if up {
+                return r;
+            }
+            eprintln!("docker-registry exited on {}:\n{}", r.addr, r.log());
+        }
+        panic!("docker-registry did not start in 5 attempts");
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:<port>/<path>`
+    fn name(&self, path: &str) -> String {
+        format!("{}/{path}", self.addr)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- docker-registry log ---\n{}\n---", self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // `dir` (storage and config) is removed when the TempDir field drops.
+    }
+}
+
+/// `docker push NAME`; returns its output after checking that it succeeded.
+fn push(d: &TestDaemon, name: &str) -> String {
+    d.docker(&["push", name]).ok("docker push")
+}
+
+/// The manifest digest from `docker push` output (`<tag>: digest: sha256:… size: N`).
+fn pushed_digest(out: &str, tag: &str) -> String {
+    let prefix = format!("{tag}: digest: ");
+    let line = out.lines().find(|l| l.starts_with(&prefix));
+    let line = line.unwrap_or_else(|| panic!("no {prefix:?} line in push output:\n{out}"));
+    let rest = &line[prefix.len()..];
+    let (digest, size) = rest
+        .split_once(" size: ")
+        .expect("`size: N` after the digest");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{line}"
+    );
+    assert!(size.parse::<u64>().is_ok_and(|n| n > 0), "{line}");
+    digest.to_string()
+}
+
+fn assert_has(out: &str, needles: &[&str], what: &str) {
+    for n in needles {
+        assert!(out.contains(n), "{what}: no {n:?} in:\n{out}");
+    }
+}
+
+/// Tags busybox as `name`, pushes it and removes both local names (and so the image and its
+/// layer); returns the pushed digest.
+fn push_busybox(d: &TestDaemon, name: &str) -> String {
+    d.docker(&["tag", "busybox", name]).ok("docker tag");
+    let out = push(d, name);
+    assert_has(&out, &["Pushed"], "push");
+    let tag = name.rsplit_once(':').expect("name with a tag").1;
+    let digest = pushed_digest(&out, tag);
+    d.docker(&["rmi", "busybox", name])
+        .ok("docker rmi of both names");
+    assert!(d.image_ids().is_empty(), "images left: {:?}", d.image_ids());
+    assert!(
+        d.layer_records().is_empty(),
+        "layers left: {:?}",
+        d.layer_records()
+    );
+    digest
+}
+
+#[test]
+fn push_pull_run_by_tag_and_digest() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let name = r.name("bb:t1");
+    let digest = push_busybox(&d, &name);
+
+    let out = d.docker(&["pull", &name]).ok("docker pull");
+    let status = format!("Status: Downloaded newer image for {name}");
+    assert_has(
+        &out,
+        &["Pull complete", &format!("Digest: {digest}"), &status],
+        "pull",
+    );
+    assert_eq!(out.lines().last(), Some(name.as_str()), "{out}");
+    let out = d.docker(&["run", "--rm", &name, "echo", "ok"]);
+    assert_eq!(out.ok("run the pulled image"), "ok\n");
+    let fmt = "{{.Repository}}:{{.Tag}} {{.Digest}}";
+    let list = d
+        .docker(&["images", "--digests", "--format", fmt])
+        .ok("images --digests");
+    assert_eq!(list, format!("{name} {digest}\n"));
+    let out = d
+        .docker(&["images", "--digests"])
+        .ok("docker images --digests");
+    assert!(
+        out.lines().nth(1).is_some_and(|l| l.contains(&digest)),
+        "{out}"
+    );
+
+    let out = d.docker(&["pull", &name]).ok("docker pull again");
+    assert_has(
+        &out,
+        &[&format!("Status: Image is up to date for {name}")],
+        "pull again",
+    );
+    assert!(
+        !out.contains("Pull complete"),
+        "second pull downloaded again:\n{out}"
+    );
+
+    // By digest, after removing everything.
+    d.docker(&["rmi", &name]).ok("docker rmi");
+    assert!(d.image_ids().is_empty(), "images left: {:?}", d.image_ids());
+    let by_digest = format!("{}@{digest}", r.name("bb"));
+    let out = d.docker(&["pull", &by_digest]).ok("docker pull by digest");
+    let status = format!("Status: Downloaded newer image for {by_digest}");
+    assert_has(&out, &["Pull complete", &status], "pull by digest");
+    let out = d.docker(&["run", "--rm", &by_digest, "echo", "ok"]);
+    assert_eq!(out.ok("run by digest"), "ok\n");
+    let list = d
+        .docker(&["images", "--digests", "--format", fmt])
+        .ok("images --digests");
+    assert_eq!(list, format!("{}:<none> {digest}\n", r.name("bb")));
+}
+
+#[test]
+fn shared_base_layer_is_pushed_and_pulled_once() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let t1 = r.name("bb:t1");
+    let t2 = r.name("bb:t2");
+    d.docker(&["tag", "busybox", &t1]).ok("docker tag");
+    push(&d, &t1);
+
+    let c = unique("two");
+    let out = d.docker(&[
+        "run",
+        "--name",
+        &c,
+        "busybox",
+        "sh",
+        "-c",
+        "echo two > /two",
+    ]);
+    out.ok("docker run");
+    d.docker(&["commit", &c, &t2]).ok("docker commit");
+    let out = push(&d, &t2);
+    assert_has(&out, &["Layer already exists", "Pushed"], "push of t2");
+    assert_eq!(out.matches(": Layer already exists").count(), 1, "{out}");
+    assert_eq!(out.matches(": Pushed").count(), 1, "{out}");
+    pushed_digest(&out, "t2");
+
+    d.docker(&["rm", &c]).ok("docker rm");
+    d.docker(&["rmi", &t2]).ok("docker rmi t2");
+    let out = d.docker(&["pull", &t2]).ok("docker pull t2");
+    assert_has(
+        &out,
+        &["Already exists", "Pull complete", "Downloaded newer image"],
+        "pull",
+    );
+    assert_eq!(out.matches(": Already exists").count(), 1, "{out}");
+    assert_eq!(out.matches(": Pull complete").count(), 1, "{out}");
+    let out = d.docker(&["run", "--rm", &t2, "cat", "/two"]);
+    assert_eq!(out.ok("run t2"), "two\n");
+}
+
+#[test]
+fn pull_of_a_missing_repository_fails() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let out = d.docker(&["pull", &r.name("nosuch")]);
+    assert_ne!(
+        out.code(),
+        0,
+        "pull of a missing repo succeeded:\n{}",
+        out.out()
+    );
+    assert_has(
+        &out.err(),
+        &["manifest unknown", &r.name("nosuch:latest")],
+        "pull",
+    );
+    assert_eq!(d.image_ids().len(), 1, "only busybox");
+}
+
+#[test]
+fn run_pulls_a_missing_image() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let name = r.name("bb:t1");
+    push_busybox(&d, &name);
+
+    let out = d.docker(&["run", "--rm", &name, "echo", "ok"]);
+    assert_eq!(out.ok("docker run of a missing image"), "ok\n");
+    let err = out.err();
+    assert_has(
+        &err,
+        &[
+            &format!("Unable to find image '{name}' locally"),
+            "Pull complete",
+        ],
+        "run",
+    );
+
+    d.docker(&["rmi", &name]).ok("docker rmi");
+    assert!(d.image_ids().is_empty());
+    let out = d.rdocker(&["run", "--rm", &name, "echo", "ok"]);
+    assert_eq!(out.ok("rdocker run of a missing image"), "ok\n");
+    assert_has(&out.err(), &["Pull complete"], "rdocker run");
+}
+
+#[test]
+fn skopeo_pushed_archive_pulls_and_runs() {
+    let skopeo = require_binary("skopeo", "skopeo");
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let tar = d.root.join("saved.tar");
+    let tar_s = tar.to_str().expect("utf-8 path");
+    d.rdocker(&["save", "-o", tar_s, "busybox"])
+        .ok("rdocker save");
+    d.docker(&["rmi", "busybox"]).ok("docker rmi");
+
+    let dest = format!("docker://{}", r.name("sk:1"));
+    let mut c = Command::new(skopeo);
+    c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{tar_s}"))
+        .arg(&dest)
+        .env("TMPDIR", &d.root);
+    let out = cmd::run(c, None, CMD_TIMEOUT);
+    out.ok("skopeo copy docker-archive: → registry");
+
+    let name = r.name("sk:1");
+    let out = d
+        .docker(&["pull", &name])
+        .ok("docker pull of skopeo's push");
+    assert_has(
+        &out,
+        &["Pull complete", "Status: Downloaded newer image"],
+        "pull",
+    );
+    let out = d.docker(&["run", "--rm", &name, "echo", "ok"]);
+    assert_eq!(out.ok("run skopeo's image"), "ok\n");
+}
+
+#[test]
+fn rmi_of_the_last_tag_drops_the_repos_digests() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let name = r.name("bb:t1");
+    d.docker(&["tag", "busybox", &name]).ok("docker tag");
+    let digest = pushed_digest(&push(&d, &name), "t1");
+    let by_digest = format!("{}@{digest}", r.name("bb"));
+    let id = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .ok("inspect");
+    let repo_digests = d.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &name]);
+    assert_eq!(
+        repo_digests.ok("RepoDigests"),
+        format!("[\"{by_digest}\"]\n")
+    );
+
+    // Docker (daemon/images/image_delete.go) drops a repository's digest references with its
+    // last tag, whatever other names remain; otherwise the image would linger as `<repo> <none>`.
+    let out = d
+        .docker(&["rmi", &name])
+        .ok("docker rmi of the pushed name");
+    assert_eq!(out, format!("Untagged: {name}\nUntagged: {by_digest}\n"));
+    let out = d.docker(&["rmi", "busybox"]).ok("docker rmi busybox");
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        rows[..2],
+        [
+            "Untagged: busybox:latest",
+            &format!("Deleted: {}", id.trim())
+        ]
+    );
+    assert!(d.image_ids().is_empty(), "images left: {:?}", d.image_ids());
+}
