@@ -40,13 +40,12 @@ impl Daemon {
             store.clone(),
             cgroup_parent,
         ));
-        let registry = registry::Client::new(insecure_registries);
         let store_for_gc = store.clone();
         let images = Arc::new(ImageService::new(
             paths.clone(),
             graph.clone(),
             store,
-            registry,
+            insecure_registries,
         ));
         // Layers left by a load or pull that a crash interrupted belong to no image: drop them.
         crate::image::gc_layers(&store_for_gc, graph.as_ref());

@@ -26,7 +26,10 @@ pub struct ImageService {
     paths: Arc<Paths>,
     graph: Arc<dyn GraphDriver>,
     store: Arc<ImageStore>,
-    registry: registry::Client,
+    insecure_registries: Vec<String>,
+    /// Built on first use: its TLS setup (root certificates) costs memory an idle daemon
+    /// that never talks to a registry should not pay.
+    registry: std::sync::OnceLock<registry::Client>,
 }
 
 impl ImageService {
@@ -34,14 +37,20 @@ impl ImageService {
         paths: Arc<Paths>,
         graph: Arc<dyn GraphDriver>,
         store: Arc<ImageStore>,
-        registry: registry::Client,
+        insecure_registries: Vec<String>,
     ) -> Self {
         Self {
             paths,
             graph,
             store,
-            registry,
+            insecure_registries,
+            registry: std::sync::OnceLock::new(),
         }
+    }
+
+    fn registry(&self) -> &registry::Client {
+        self.registry
+            .get_or_init(|| registry::Client::new(self.insecure_registries.clone()))
     }
 
     /// Number of images.

@@ -33,7 +33,7 @@ impl ImageService {
         let creds = Credentials::from_header(auth.unwrap_or(""))
             .map_err(|e| ServiceError::invalid(e.to_string()))?;
         let resolved = self
-            .registry
+            .registry()
             .resolve(&r, &creds, &Platform::host())
             .await
             .map_err(registry_error)?;
@@ -81,7 +81,7 @@ impl ImageService {
             ))
             .await;
         let mut config = Vec::new();
-        self.registry
+        self.registry()
             .fetch_blob(
                 r,
                 creds,
@@ -233,7 +233,7 @@ impl ImageService {
                 });
             }
         };
-        self.registry
+        self.registry()
             .fetch_blob(r, creds, d, &mut file, &mut report)
             .await
             .map_err(registry_error)?;

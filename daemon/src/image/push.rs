@@ -89,7 +89,7 @@ impl ImageService {
             ..Default::default()
         };
         if !self
-            .registry
+            .registry()
             .blob_exists(r, creds, &config_desc.digest)
             .await
             .map_err(registry_error)?
@@ -102,7 +102,7 @@ impl ImageService {
                 .await
                 .map_err(|e| ServiceError::from_err("staging config", &e))?;
             let pushed = self
-                .registry
+                .registry()
                 .push_blob(r, creds, &config_desc.digest, &path, &mut |_| {})
                 .await;
             let _ = tokio::fs::remove_file(&path).await;
@@ -115,7 +115,7 @@ impl ImageService {
         };
         let body = serde_json::to_vec_pretty(&manifest).expect("manifests always serialise");
         let digest = self
-            .registry
+            .registry()
             .put_manifest(r, creds, MANIFEST_V2, &body)
             .await
             .map_err(registry_error)?;
@@ -158,7 +158,7 @@ impl ImageService {
         };
         let result = async {
             if self
-                .registry
+                .registry()
                 .blob_exists(r, creds, &digest)
                 .await
                 .map_err(registry_error)?
@@ -180,7 +180,7 @@ impl ImageService {
                     ..Default::default()
                 });
             };
-            self.registry
+            self.registry()
                 .push_blob(r, creds, &digest, &out, &mut report)
                 .await
                 .map_err(registry_error)?;
