@@ -402,16 +402,7 @@ impl ImageStore {
 
     /// Forgets a layer's metadata.
     pub fn remove_layer(&self, chain_id: &Digest) -> Result<()> {
-        let dir = layers::layer_dir(&self.root, chain_id);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Io {
-                    path: dir,
-                    source: e,
-                })
-            }
-            _ => {}
-        }
+        remove_dir_if_present(&layers::layer_dir(&self.root, chain_id))?;
         self.lock().layers.remove(chain_id);
         Ok(())
     }
@@ -435,18 +426,20 @@ impl ImageStore {
 
     /// Forgets a container's layers.
     pub fn remove_mount(&self, container_id: &str) -> Result<()> {
-        let dir = layers::mount_dir(&self.root, container_id);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Io {
-                    path: dir,
-                    source: e,
-                })
-            }
-            _ => {}
-        }
+        remove_dir_if_present(&layers::mount_dir(&self.root, container_id))?;
         self.lock().mounts.remove(container_id);
         Ok(())
+    }
+}
+
+/// Removes a directory tree; one already gone is fine.
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 
