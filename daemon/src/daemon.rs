@@ -129,7 +129,7 @@ impl Daemon {
     /// `GET /version`.
     pub fn version(&self) -> Version {
         let kernel = kernel_version();
-        let arch = go_arch();
+        let arch = crate::image::host_arch();
         let details = BTreeMap::from([
             ("ApiVersion".to_string(), api::API_VERSION.to_string()),
             ("Arch".to_string(), arch.clone()),
@@ -226,10 +226,6 @@ fn kernel_version() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn go_arch() -> String {
-    crate::image::host_arch()
 }
 
 fn os_name() -> String {

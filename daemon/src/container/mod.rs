@@ -230,6 +230,15 @@ impl ContainerService {
         )))
     }
 
+    /// The cgroup parent of a container: its `HostConfig.CgroupParent`, else the daemon's.
+    fn cgroup_parent_of(&self, c: &Container) -> String {
+        if c.host_config.cgroup_parent.is_empty() {
+            self.cgroup_parent.clone()
+        } else {
+            c.host_config.cgroup_parent.clone()
+        }
+    }
+
     /// All containers.
     pub fn entries(&self) -> Vec<Arc<Entry>> {
         self.table().by_id.values().cloned().collect()

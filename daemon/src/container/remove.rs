@@ -82,11 +82,7 @@ impl ContainerService {
             }
         }
         self.discard_layers_and_files(c);
-        let parent = if c.host_config.cgroup_parent.is_empty() {
-            self.cgroup_parent.clone()
-        } else {
-            c.host_config.cgroup_parent.clone()
-        };
+        let parent = self.cgroup_parent_of(c);
         if let Err(err) = self.exec.delete(&c.id, &parent, &self.paths.bundle(&c.id)) {
             tracing::warn!(container_id = %c.id, error = %err, "removing runtime state");
         }

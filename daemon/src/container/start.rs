@@ -175,11 +175,7 @@ impl ContainerService {
                 cpuset_mems: hc.cpuset_mems.clone(),
             },
             shm_size: u64::try_from(hc.shm_size).unwrap_or(0),
-            cgroup_parent: if hc.cgroup_parent.is_empty() {
-                self.cgroup_parent.clone()
-            } else {
-                hc.cgroup_parent.clone()
-            },
+            cgroup_parent: self.cgroup_parent_of(c),
             log_path: self.paths.log_path(&c.id),
         }
     }
@@ -237,12 +233,11 @@ impl ContainerService {
             d.state.oom_killed = info.oom_killed;
             d.state.finished_at = info.finished_at.clone();
             d.shim_pid = 0;
-            let parent = if d.host_config.cgroup_parent.is_empty() {
-                self.cgroup_parent.clone()
-            } else {
-                d.host_config.cgroup_parent.clone()
-            };
-            (d.mount_id.clone(), d.host_config.auto_remove, parent)
+            (
+                d.mount_id.clone(),
+                d.host_config.auto_remove,
+                self.cgroup_parent_of(&d),
+            )
         };
         let t0 = std::time::Instant::now();
         // A `--rm` container is about to go: its unmount and runtime cleanup happen with the
