@@ -98,10 +98,22 @@ impl Daemon {
         Ok(self.images.commit(input).await?.to_string())
     }
 
-    /// `POST /images/prune`.
-    pub async fn prune_images(&self, all: bool) -> Result<api::image::ImagePruneResponse> {
-        let in_use = |id: &str| !self.containers.users_of_image(id).is_empty();
-        self.images.prune(all, &in_use).await
+    /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`.
+    pub async fn prune_images(
+        &self,
+        filters: &api::Filters,
+    ) -> Result<api::image::ImagePruneResponse> {
+        let all = filters
+            .get("dangling")
+            .iter()
+            .any(|v| v == "false" || v == "0");
+        let in_use = self
+            .containers
+            .entries()
+            .iter()
+            .map(|e| e.data().image.clone())
+            .collect();
+        self.images.prune(all, in_use).await
     }
 
     /// `GET /system/df`: images (with shared sizes and container counts), containers with

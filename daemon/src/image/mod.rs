@@ -4,6 +4,7 @@
 mod archive;
 mod changes;
 mod commit;
+mod delete;
 mod import;
 mod ingest;
 mod pull;
@@ -13,10 +14,10 @@ pub use commit::CommitInput;
 
 pub use import::ImportOptions;
 
-use crate::error::{blocking, Result, ServiceError};
+use crate::error::{Result, ServiceError};
 use crate::paths::Paths;
 use api::container::{ContainerConfig, GraphDriverData};
-use api::image::{ImageDeleteItem, ImageInspect, ImageSummary, RootFs};
+use api::image::{ImageInspect, ImageSummary, RootFs};
 use graphdriver::GraphDriver;
 use image::{Digest, ImageConfig, ImageStore, Reference};
 use std::sync::Arc;
@@ -236,108 +237,6 @@ impl ImageService {
             ..Default::default()
         })
     }
-
-    /// `DELETE /images/{name}` with Docker's conflict rules. `users` lists the containers using
-    /// an image id, with whether each is running.
-    pub async fn delete(
-        self: &Arc<Self>,
-        name: &str,
-        force: bool,
-        users: Vec<(String, bool)>,
-    ) -> Result<Vec<ImageDeleteItem>> {
-        let id = self.resolve(name)?;
-        let by_id = is_id_reference(name, &id);
-        let short = |s: &str| {
-            s.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        };
-        let refs = self.store.references(&id);
-        let mut items = Vec::new();
-        if !by_id {
-            let r = Reference::parse(name)?;
-            // Removing one of several names never strands the image; removing the last one
-            // while a container uses it would leave it dangling, so that needs force.
-            if !force && refs.len() <= 1 {
-                if let Some((cid, _)) = users.first() {
-                    return Err(ServiceError::conflict(format!(
-                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
-                        short(cid),
-                        short(id.as_str())
-                    )));
-                }
-            }
-            self.store.untag(&r)?;
-            items.push(ImageDeleteItem {
-                untagged: Some(r.key()),
-                deleted: None,
-            });
-            // When no tag of this repository remains, its digest references go too (moby's
-            // rule); the image stays while any other name remains.
-            let rest: Vec<String> = refs.iter().filter(|x| **x != r.key()).cloned().collect();
-            let same_repo = |x: &String| Reference::parse(x).is_ok_and(|o| o.repo == r.repo);
-            let mut remaining = Vec::new();
-            if r.digest.is_some() || rest.iter().any(|x| same_repo(x) && !x.contains('@')) {
-                remaining = rest;
-            } else {
-                for x in rest {
-                    if same_repo(&x) {
-                        self.store.untag(&Reference::parse(&x)?)?;
-                        items.push(ImageDeleteItem {
-                            untagged: Some(x),
-                            deleted: None,
-                        });
-                    } else {
-                        remaining.push(x);
-                    }
-                }
-            }
-            if !remaining.is_empty() {
-                return Ok(items);
-            }
-        } else if refs.len() > 1 && !force {
-            return Err(ServiceError::conflict(format!(
-                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                short(id.as_str())
-            )));
-        }
-        if let Some((cid, _)) = users.iter().find(|(_, running)| *running) {
-            if !by_id && force {
-                return Ok(items); // untagged; a running container keeps the image
-            }
-            return Err(ServiceError::conflict(format!(
-                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
-                short(id.as_str()),
-                short(cid)
-            )));
-        }
-        if let (Some((cid, _)), false) = (users.first(), force) {
-            return Err(ServiceError::conflict(format!(
-                "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
-                short(id.as_str()),
-                short(cid)
-            )));
-        }
-        if by_id {
-            for r in &refs {
-                items.push(ImageDeleteItem {
-                    untagged: Some(r.clone()),
-                    deleted: None,
-                });
-            }
-        }
-        let released = self.delete_and_collect(&id).await?;
-        items.push(ImageDeleteItem {
-            untagged: None,
-            deleted: Some(id.to_string()),
-        });
-        items.extend(released.into_iter().map(|l| ImageDeleteItem {
-            untagged: None,
-            deleted: Some(l.chain_id.to_string()),
-        }));
-        Ok(items)
-    }
 }
 
 /// Docker's `reference` filter: a glob (`*`, `?`) against `repo:tag`, or against the repo alone
@@ -364,30 +263,6 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 }
 
 impl ImageService {
-    /// `POST /images/{name}/tag`: adds `repo[:tag]` (tag `latest` when empty) to an image.
-    pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
-        let id = self.resolve(name)?;
-        if repo.is_empty() {
-            return Err(ServiceError::invalid(
-                "repository name must have at least one component",
-            ));
-        }
-        let full = if tag.is_empty() {
-            repo.to_string()
-        } else {
-            format!("{repo}:{tag}")
-        };
-        let r = Reference::parse(&full)?;
-        if r.digest.is_some() {
-            return Err(ServiceError::invalid(
-                "refusing to create a tag with a digest reference",
-            ));
-        }
-        self.store.tag(&r, &id)?;
-        tracing::info!(image_id = %id, reference = %r, "image tagged");
-        Ok(())
-    }
-
     /// `GET /images/{name}/history`: the config's history, newest first; entries that made a
     /// layer carry its size, the newest one the image id and tags.
     pub fn history(&self, name: &str) -> Result<Vec<api::image::HistoryItem>> {
@@ -443,48 +318,6 @@ impl ImageService {
         Ok(out)
     }
 
-    /// `POST /images/prune`: deletes dangling images (or, with `all`, every image no container
-    /// uses); `in_use` tells whether a container uses an image id.
-    pub async fn prune(
-        self: &Arc<Self>,
-        all: bool,
-        in_use: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<api::image::ImagePruneResponse> {
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0u64;
-        for (id, _) in self.store.list() {
-            let tags = self.store.references(&id);
-            if (!all && !tags.is_empty()) || in_use(id.as_str()) {
-                continue;
-            }
-            for t in &tags {
-                if let Ok(r) = Reference::parse(t) {
-                    self.store.untag(&r)?;
-                    deleted.push(ImageDeleteItem {
-                        untagged: Some(t.clone()),
-                        deleted: None,
-                    });
-                }
-            }
-            let released = self.delete_and_collect(&id).await?;
-            deleted.push(ImageDeleteItem {
-                untagged: None,
-                deleted: Some(id.to_string()),
-            });
-            for l in released {
-                reclaimed += l.size;
-                deleted.push(ImageDeleteItem {
-                    untagged: None,
-                    deleted: Some(l.chain_id.to_string()),
-                });
-            }
-        }
-        Ok(api::image::ImagePruneResponse {
-            images_deleted: Some(deleted),
-            space_reclaimed: reclaimed,
-        })
-    }
-
     /// Total bytes of all layers (each counted once), for `GET /system/df`.
     pub fn layers_size(&self) -> i64 {
         let mut seen = std::collections::HashSet::new();
@@ -496,32 +329,6 @@ impl ImageService {
             .filter_map(|c| self.store.layer(&c))
             .map(|l| l.size as i64)
             .sum()
-    }
-}
-
-impl ImageService {
-    /// Deletes an image record, then the layers nothing uses any more.
-    /// Returns the image's own layers that were released (Docker lists them as `Deleted`).
-    async fn delete_and_collect(self: &Arc<Self>, id: &Digest) -> Result<Vec<image::LayerMeta>> {
-        let svc = self.clone();
-        let id = id.clone();
-        blocking(move || {
-            let chains = svc
-                .store
-                .get(&id)
-                .map(|c| c.chain_ids())
-                .unwrap_or_default();
-            svc.store.delete(&id)?;
-            let mut released: Vec<image::LayerMeta> = gc_layers(&svc.store, svc.graph.as_ref())
-                .into_iter()
-                .filter(|l| chains.contains(&l.chain_id))
-                .collect();
-            // Top layer first, as Docker lists them.
-            released
-                .sort_by_key(|l| std::cmp::Reverse(chains.iter().position(|c| *c == l.chain_id)));
-            Ok(released)
-        })
-        .await
     }
 }
 

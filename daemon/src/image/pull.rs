@@ -166,7 +166,7 @@ impl ImageService {
     }
 
     async fn finish_pull(
-        &self,
+        self: &Arc<Self>,
         r: &RegRef,
         config: &[u8],
         resolved: &registry::Resolved,
@@ -174,19 +174,22 @@ impl ImageService {
     ) -> Result<()> {
         let familiar = r.familiar();
         let tag_ref = r.tag.as_ref().map(|t| format!("{familiar}:{t}"));
-        let before = tag_ref.as_ref().and_then(|t| self.store.resolve(t).ok());
-        let id = self.store.put_config(config)?;
         let repo_digest = resolved
             .index_digest
             .clone()
             .unwrap_or_else(|| resolved.digest.clone());
-        if let Some(t) = &tag_ref {
-            self.store.tag(&image::Reference::parse(t)?, &id)?;
-        }
-        self.store.tag(
-            &image::Reference::parse(&format!("{familiar}@{repo_digest}"))?,
-            &id,
-        )?;
+        let svc = self.clone();
+        let (config, names) = (config.to_vec(), tag_ref.clone());
+        let digest_ref = format!("{familiar}@{repo_digest}");
+        let (id, before) = blocking(move || {
+            let before = names.as_ref().and_then(|t| svc.store.resolve(t).ok());
+            let id = svc.store.put_config(&config)?;
+            for name in names.iter().chain(std::iter::once(&digest_ref)) {
+                svc.store.tag(&image::Reference::parse(name)?, &id)?;
+            }
+            Ok((id, before))
+        })
+        .await?;
         let _ = tx
             .send(status(&format!("Digest: {repo_digest}"), None))
             .await;

@@ -119,10 +119,9 @@ impl ImageService {
             .put_manifest(r, creds, MANIFEST_V2, &body)
             .await
             .map_err(registry_error)?;
-        self.store.tag(
-            &image::Reference::parse(&format!("{}@{digest}", r.familiar()))?,
-            id,
-        )?;
+        let (svc, image_id) = (self.clone(), id.clone());
+        let digest_ref = image::Reference::parse(&format!("{}@{digest}", r.familiar()))?;
+        blocking(move || Ok(svc.store.tag(&digest_ref, &image_id)?)).await?;
         let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let _ = tx
             .send(status(

@@ -103,11 +103,13 @@ async fn by_name_post(
         return Ok(progress_body(rx));
     }
     if let Some(name) = path.strip_suffix("/tag") {
-        d.images.tag(
-            name,
-            text(&q, "repo").unwrap_or(""),
-            text(&q, "tag").unwrap_or(""),
-        )?;
+        d.images
+            .tag(
+                name,
+                text(&q, "repo").unwrap_or(""),
+                text(&q, "tag").unwrap_or(""),
+            )
+            .await?;
         return Ok(StatusCode::CREATED.into_response());
     }
     Err(page_not_found(&path))
@@ -120,9 +122,7 @@ fn page_not_found(path: &str) -> ApiError {
 }
 
 async fn prune(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
-    let f = filters(&q)?;
-    let all = f.get("dangling").iter().any(|v| v == "false" || v == "0");
-    Ok(Json(d.prune_images(all).await?).into_response())
+    Ok(Json(d.prune_images(&filters(&q)?).await?).into_response())
 }
 
 async fn remove(State(d): D, Path(name): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
