@@ -73,8 +73,8 @@ impl Daemon {
 
     /// Deletes an image, refusing while containers use it (Docker's rules).
     pub async fn delete_image(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteItem>> {
-        let users = match self.images.inspect(name) {
-            Ok(i) => self.containers.users_of_image(&i.id),
+        let users = match self.images.resolve_id(name) {
+            Ok(id) => self.containers.users_of_image(&id),
             Err(_) => Vec::new(),
         };
         self.images.delete(name, force, users).await
@@ -84,17 +84,20 @@ impl Daemon {
     pub async fn commit(
         &self,
         container: &str,
-        mut input: crate::image::CommitInput,
+        request: crate::image::CommitRequest,
     ) -> Result<String> {
         let c = self.containers.lookup(container)?.snapshot();
-        input.container_id = c.id.clone();
-        input.mount_id = c.mount_id.clone();
-        input.image_id = c.image.clone();
-        input.created_by = std::iter::once(c.path.as_str())
-            .chain(c.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
-        input.config = c.config;
+        let input = crate::image::CommitInput {
+            created_by: std::iter::once(c.path.as_str())
+                .chain(c.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            container_id: c.id,
+            mount_id: c.mount_id,
+            image_id: c.image,
+            config: c.config,
+            request,
+        };
         Ok(self.images.commit(input).await?.to_string())
     }
 

@@ -18,6 +18,12 @@ pub struct CommitInput {
     pub config: ContainerConfig,
     /// The container's command, for the history entry.
     pub created_by: String,
+    pub request: CommitRequest,
+}
+
+/// What the client asked for (`POST /commit` query).
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
     pub repo: String,
     pub tag: String,
     pub comment: String,
@@ -28,12 +34,12 @@ pub struct CommitInput {
 impl ImageService {
     /// Commits a container; returns the new image id.
     pub async fn commit(self: &Arc<Self>, input: CommitInput) -> Result<Digest> {
-        let reference = match (input.repo.as_str(), input.tag.as_str()) {
+        let reference = match (input.request.repo.as_str(), input.request.tag.as_str()) {
             ("", _) => None,
             (r, "") => Some(Reference::parse(r)?),
             (r, t) => Some(Reference::parse(&format!("{r}:{t}"))?),
         };
-        let config = super::changes::apply(&input.changes, Some(input.config.clone()))?;
+        let config = super::changes::apply(&input.request.changes, Some(input.config.clone()))?;
         let svc = self.clone();
         blocking(move || {
             let parent = svc
@@ -78,8 +84,8 @@ impl ImageService {
         cfg.rootfs.kind = "layers".into();
         cfg.rootfs.diff_ids = self.diff_ids_of(layer);
         cfg.created = Some(now.clone());
-        cfg.author = (!input.author.is_empty()).then(|| input.author.clone());
-        cfg.comment = (!input.comment.is_empty()).then(|| input.comment.clone());
+        cfg.author = (!input.request.author.is_empty()).then(|| input.request.author.clone());
+        cfg.comment = (!input.request.comment.is_empty()).then(|| input.request.comment.clone());
         cfg.config = Some(config);
         cfg.extra
             .insert("container".into(), serde_json::json!(input.container_id));
@@ -88,11 +94,11 @@ impl ImageService {
             serde_json::to_value(&input.config).expect("container configs always serialise"),
         );
         let mut entry = serde_json::json!({"created": now, "created_by": input.created_by});
-        if !input.author.is_empty() {
-            entry["author"] = serde_json::json!(input.author);
+        if !input.request.author.is_empty() {
+            entry["author"] = serde_json::json!(input.request.author);
         }
-        if !input.comment.is_empty() {
-            entry["comment"] = serde_json::json!(input.comment);
+        if !input.request.comment.is_empty() {
+            entry["comment"] = serde_json::json!(input.request.comment);
         }
         cfg.history.push(entry);
         cfg

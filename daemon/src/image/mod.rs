@@ -10,7 +10,7 @@ mod ingest;
 mod pull;
 mod push;
 
-pub use commit::CommitInput;
+pub use commit::{CommitInput, CommitRequest};
 
 pub use import::ImportOptions;
 
@@ -73,6 +73,11 @@ impl ImageService {
             .map(|r| r.key())
             .unwrap_or_else(|_| name.to_string());
         ServiceError::not_found(format!("No such image: {shown}"))
+    }
+
+    /// The id (`sha256:…`) an image name or id prefix stands for.
+    pub fn resolve_id(&self, name: &str) -> Result<String> {
+        Ok(self.resolve(name)?.to_string())
     }
 
     fn resolve(&self, name: &str) -> Result<Digest> {

@@ -143,12 +143,7 @@ async fn commit(State(d): D, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     if container.is_empty() {
         return Err(ApiError::invalid("container is required"));
     }
-    let input = crate::image::CommitInput {
-        container_id: String::new(),
-        mount_id: String::new(),
-        image_id: String::new(),
-        config: Default::default(),
-        created_by: String::new(),
+    let request = crate::image::CommitRequest {
         repo: get("repo"),
         tag: get("tag"),
         comment: get("comment"),
@@ -159,7 +154,7 @@ async fn commit(State(d): D, RawQuery(raw): RawQuery) -> ApiResult<Response> {
             .map(|(_, v)| v.clone())
             .collect(),
     };
-    let id = d.commit(&container, input).await?;
+    let id = d.commit(&container, request).await?;
     Ok((StatusCode::CREATED, Json(api::container::IdResponse { id })).into_response())
 }
 
