@@ -269,6 +269,20 @@ impl Table {
     }
 
     /// The laid-out text, one `\n`-terminated line per row.
+    /// A docker table of JSON rows: a header row, then `row[key]` for each `(header, key)`.
+    pub fn of_columns(columns: &[(&str, &str)], rows: &[serde_json::Value]) -> String {
+        let mut table = Self::docker();
+        table.row(columns.iter().map(|(h, _)| *h));
+        for r in rows {
+            table.row(
+                columns
+                    .iter()
+                    .map(|(_, k)| r[*k].as_str().unwrap_or("").to_string()),
+            );
+        }
+        table.render()
+    }
+
     pub fn render(&self) -> String {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![self.min_width; cols];

@@ -151,16 +151,7 @@ pub async fn run(client: &Client, args: ImagesArgs) -> anyhow::Result<i32> {
         ("CREATED", "CreatedSince"),
         ("SIZE", "Size"),
     ]);
-    let mut table = Table::docker();
-    table.row(columns.iter().map(|(h, _)| *h));
-    for r in &all_rows {
-        table.row(
-            columns
-                .iter()
-                .map(|(_, k)| r[*k].as_str().unwrap_or("").to_string()),
-        );
-    }
-    print!("{}", table.render());
+    print!("{}", Table::of_columns(&columns, &all_rows));
     Ok(0)
 }
 

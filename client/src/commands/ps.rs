@@ -200,20 +200,11 @@ pub async fn run(client: &Client, args: PsArgs) -> anyhow::Result<i32> {
         print_formatted(f, &rows)?;
         return Ok(0);
     }
-    let mut table = Table::docker();
     let mut columns: Vec<(&str, &str)> = COLUMNS.to_vec();
     if args.size {
         columns.push(("SIZE", "Size"));
     }
-    table.row(columns.iter().map(|(h, _)| *h));
-    for r in &rows {
-        table.row(
-            columns
-                .iter()
-                .map(|(_, k)| r[*k].as_str().unwrap_or("").to_string()),
-        );
-    }
-    print!("{}", table.render());
+    print!("{}", Table::of_columns(&columns, &rows));
     Ok(0)
 }
 
