@@ -18,6 +18,39 @@ pub(crate) fn create_dir(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::io("create directory", path, e))
 }
 
+/// Starts writing `len` bytes of `file` from `offset` to disk without waiting (and without
+/// keeping them cached once written): the layer is flushed as a whole when the image that uses
+/// it is committed, and by then most of its data is already on disk instead of being written
+/// all at once. `POSIX_FADV_DONTNEED` starts writeback of dirty pages; failure is harmless.
+pub(crate) fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = posix_fadvise(file, offset, len, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+}
+
+/// Asks the filesystem to place each new subdirectory of `dir` in a block group of its own,
+/// as it does for top-level directories (ext2/3/4's `FS_TOPDIR_FL`, `chattr +T`). Without it
+/// every layer's inodes come from the group of the layers just removed, and ext4 without a
+/// journal skips each inode freed in the last minutes one by one on every allocation: after a
+/// few image removals, unpacking a layer of a few hundred files costs tens of milliseconds
+/// more. Only a placement hint: filesystems without the flag refuse it, which is fine.
+pub(crate) fn spread_subdirs(dir: &Path) {
+    use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
+    let set = || -> std::io::Result<()> {
+        let f = std::fs::File::open(dir)?;
+        let flags = ioctl_getflags(&f)?;
+        if !flags.contains(IFlags::TOPDIR) {
+            ioctl_setflags(&f, flags | IFlags::TOPDIR)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = set() {
+        tracing::debug!(dir = %dir.display(), error = %e, "subdirectories are not spread");
+    }
+}
+
 /// Replaces the file at `path` with `data`: written to a temporary file next to it, synced,
 /// then renamed over it, so that a crash leaves the old or the new content, never a part.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {

@@ -40,6 +40,26 @@ pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).at(path)
 }
 
+/// Replaces `path` with `data` as the commit point of everything written before it on the same
+/// filesystem: the temp file, then one `syncfs` (the temp file and every earlier write, e.g. a
+/// layer's files and records, reach the disk with a single flush instead of an fsync each),
+/// the rename, and an fsync of the directory. A crash leaves the old content or the new one,
+/// and the new one only once all that it may refer to is on disk.
+pub fn write_commit(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .expect("committed files live inside a directory");
+    let name = path
+        .file_name()
+        .expect("committed files are named")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&tmp, data).at(&tmp)?;
+    sync_filesystem(dir)?;
+    fs::rename(&tmp, path).at(path)?;
+    sync_dir(dir)
+}
+
 /// Flushes everything written to the filesystem holding `path` (one `syncfs`), so that a
 /// following durable write can act as the commit point of many cheap ones.
 pub fn sync_filesystem(path: &Path) -> Result<()> {
@@ -67,5 +87,15 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(fs::read_dir(d.path().join("sub")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn commit_replaces_content_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.json");
+        write_commit(&p, b"one").unwrap();
+        write_commit(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

@@ -1,5 +1,5 @@
 use crate::error::IoContext;
-use crate::fsutil::{sync_dir, write_atomic, write_replace};
+use crate::fsutil::{sync_filesystem, write_replace};
 use crate::{Digest, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,31 +40,39 @@ fn read_trim(p: &Path) -> Result<String> {
     Ok(fs::read_to_string(p).at(p)?.trim().to_string())
 }
 
-/// Writes a layer's metadata into a temp dir, then renames it into place: a crash leaves either
-/// no layer or a complete one.
 /// The layer's original uncompressed tar, kept so that `save` reproduces its diff id byte for
 /// byte (Docker regenerates it from tar-split metadata instead; see docs/storage.md).
 pub(crate) const LAYER_TAR: &str = "layer.tar";
 
+/// Writes a layer's record into a temp dir, moves `tar` in beside it, flushes the filesystem
+/// (the record, the tar and the layer's contents, written by the graphdriver before, all reach
+/// the disk at once) and renames the dir into place: after a crash a layer record is either
+/// absent or complete, with its contents. The rename itself becomes durable with the next
+/// commit point ([`crate::fsutil::write_commit`]): an image config or tag that refers to it.
 pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&Path>) -> Result<()> {
     let base = root.join("layerdb/sha256");
     fs::create_dir_all(&base).at(&base)?;
     let tmp = base.join(format!("{}-tmp-{}", l.chain_id.hex(), std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).at(&tmp)?;
-    write_atomic(&tmp.join("diff"), l.diff_id.as_str().as_bytes())?;
-    write_atomic(&tmp.join("size"), l.size.to_string().as_bytes())?;
-    write_atomic(&tmp.join("cache-id"), l.cache_id.as_bytes())?;
+    let mut files = vec![
+        ("diff", l.diff_id.as_str().to_string()),
+        ("size", l.size.to_string()),
+        ("cache-id", l.cache_id.clone()),
+    ];
     if let Some(p) = &l.parent {
-        write_atomic(&tmp.join("parent"), p.as_str().as_bytes())?;
+        files.push(("parent", p.as_str().to_string()));
+    }
+    for (name, content) in files {
+        let p = tmp.join(name);
+        fs::write(&p, content).at(&p)?;
     }
     if let Some(t) = tar {
-        // Not fsynced: a torn copy is caught by the digest check when it is read back.
         fs::rename(t, tmp.join(LAYER_TAR)).at(t)?;
     }
+    sync_filesystem(&tmp)?;
     let dst = layer_dir(root, &l.chain_id);
-    fs::rename(&tmp, &dst).at(&dst)?;
-    sync_dir(&base)
+    fs::rename(&tmp, &dst).at(&dst)
 }
 
 pub(crate) fn read_layer(dir: &Path) -> Result<LayerMeta> {

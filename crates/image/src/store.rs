@@ -1,5 +1,5 @@
 use crate::error::IoContext;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, write_commit, write_replace};
 use crate::layers::{self, LayerMeta, MountMeta};
 use crate::{Digest, Error, Reference, Result};
 use serde::{Deserialize, Serialize};
@@ -179,15 +179,37 @@ impl ImageStore {
             .expect("image store lock poisoned by a panic")
     }
 
-    /// Stores an image config verbatim; its sha256 is the image id.
+    /// Stores an image config verbatim; its sha256 is the image id. Durable on return, with
+    /// everything written before it (its layers).
     pub fn put_config(&self, bytes: &[u8]) -> Result<Digest> {
+        self.put_image(bytes, &[])
+    }
+
+    /// Stores an image config and points `references` at it, with one flush of the filesystem
+    /// for the config, the layers written before and the tags: the new `repositories.json` is
+    /// the commit point (the config itself when there are no references). On error the
+    /// references are left as they were.
+    pub fn put_image(&self, bytes: &[u8], references: &[Reference]) -> Result<Digest> {
         let cfg: ImageConfig = serde_json::from_slice(bytes).map_err(Error::InvalidConfig)?;
         let id = Digest::of(bytes);
-        write_atomic(
-            &self.root.join("imagedb/content/sha256").join(id.hex()),
-            bytes,
-        )?;
-        self.lock().images.insert(id.clone(), cfg);
+        let path = self.root.join("imagedb/content/sha256").join(id.hex());
+        if references.is_empty() {
+            write_commit(&path, bytes)?;
+            self.lock().images.insert(id.clone(), cfg);
+            return Ok(id);
+        }
+        // Visible (renamed) before it is durable: the commit below flushes it first.
+        write_replace(&path, bytes)?;
+        let mut st = self.lock();
+        st.images.insert(id.clone(), cfg);
+        let mut repos = st.repos.repositories.clone();
+        for r in references {
+            repos
+                .entry(r.repo.clone())
+                .or_default()
+                .insert(r.key(), id.to_string());
+        }
+        self.set_repos(&mut st, repos, write_commit)?;
         Ok(id)
     }
 
@@ -255,12 +277,12 @@ impl ImageStore {
     /// Points `reference` at image `id` (moving it if it pointed elsewhere).
     pub fn tag(&self, reference: &Reference, id: &Digest) -> Result<()> {
         let mut st = self.lock();
-        st.repos
-            .repositories
+        let mut repos = st.repos.repositories.clone();
+        repos
             .entry(reference.repo.clone())
             .or_default()
             .insert(reference.key(), id.to_string());
-        self.save_repos(&st)
+        self.set_repos(&mut st, repos, write_atomic)
     }
 
     /// Removes one reference; returns whether it existed.
@@ -295,6 +317,24 @@ impl ImageStore {
     fn save_repos(&self, st: &State) -> Result<()> {
         let bytes = serde_json::to_vec(&st.repos).expect("repositories always serialise");
         write_atomic(&self.root.join("repositories.json"), &bytes)
+    }
+
+    /// Makes `repos` the references, on disk (with `write`: [`write_atomic`], or
+    /// [`write_commit`] when it is the commit point of more) and then in memory; on error both
+    /// stay as they were.
+    fn set_repos(
+        &self,
+        st: &mut State,
+        repos: BTreeMap<String, BTreeMap<String, String>>,
+        write: fn(&Path, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let new = Repositories {
+            repositories: repos,
+        };
+        let bytes = serde_json::to_vec(&new).expect("repositories always serialise");
+        write(&self.root.join("repositories.json"), &bytes)?;
+        st.repos = new;
+        Ok(())
     }
 
     /// Deletes an image config and its references. Layers stay until [`Self::unreferenced_layers`].
@@ -508,6 +548,31 @@ mod tests {
         assert_eq!(s.references(&id), vec!["busybox:latest".to_string()]);
         assert_eq!(s.layer(&diff).unwrap().size, 3);
         assert!(s.unreferenced_layers().is_empty());
+    }
+
+    #[test]
+    fn put_image_stores_config_and_all_references_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let diff = Digest::of(b"layer");
+        let refs = [
+            Reference::parse("app:v1").unwrap(),
+            Reference::parse(&format!("app@sha256:{}", "a".repeat(64))).unwrap(),
+        ];
+        let id = {
+            let s = ImageStore::open(dir.path()).unwrap();
+            s.register_layer(layer(&diff, &diff, None)).unwrap();
+            s.put_image(&config(&[&diff]), &refs).unwrap()
+        };
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(s.resolve("app:v1").unwrap(), id);
+        assert_eq!(s.references(&id).len(), 2);
+        assert!(s.get(&id).is_ok());
+        assert!(s.put_image(b"not json", &refs).is_err());
+        assert_eq!(
+            s.references(&id).len(),
+            2,
+            "a failed put changes no reference"
+        );
     }
 
     #[test]

@@ -2,22 +2,23 @@
 //! out as docker-archive / OCI layout tarballs.
 
 use super::ImageService;
-use crate::error::{blocking, Result, ServiceError};
+use crate::error::{Result, ServiceError};
 use crate::stream::ChannelWriter;
 use api::image::ProgressMessage;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::archive::{self, ArchiveImage, SaveImage, SaveLayer};
 use image::{chain_id, Digest, ImageConfig, LayerMeta, Reference};
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 impl ImageService {
-    /// Loads every image of an archive streamed in `body`. Each layer is verified against the
-    /// config's diff ids (and blob digests where the archive gives them); on any error nothing
-    /// new is left behind. Returns the progress lines to send.
+    /// Loads every image of an archive streamed in `body`. The archive is read as it arrives
+    /// (its entries are extracted into a scratch dir, then the images are ingested). Each layer
+    /// is verified against the config's diff ids (and blob digests where the archive gives
+    /// them); on any error nothing new is left behind. Returns the progress lines to send.
     pub async fn load<S, E>(self: &Arc<Self>, mut body: S) -> Result<Vec<ProgressMessage>>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
@@ -28,42 +29,44 @@ impl ImageService {
                 .tmp_dir()
                 .join(format!("load-{}", uuid::Uuid::new_v4().simple())),
         );
-        tokio::fs::create_dir_all(&work.0)
-            .await
-            .map_err(|e| ServiceError::from_err("creating load dir", &e))?;
-        let tar_path = work.0.join("archive.tar");
-        let mut f = tokio::fs::File::create(&tar_path)
-            .await
-            .map_err(|e| ServiceError::from_err("buffering archive", &e))?;
-        while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| ServiceError::invalid(format!("reading request body: {e}")))?;
-            f.write_all(&chunk)
-                .await
-                .map_err(|e| ServiceError::from_err("buffering archive", &e))?;
-        }
-        drop(f);
+        let (tx, rx) = mpsc::channel(16);
         let svc = self.clone();
-        blocking(move || {
-            let file = std::fs::File::open(&tar_path)
-                .map_err(|e| ServiceError::from_err("opening archive", &e))?;
-            let images = archive::read(file, &work.0.join("x"))?;
-            if images.is_empty() {
-                return Err(ServiceError::invalid("no images found in the archive"));
+        let reader = tokio::task::spawn_blocking(move || {
+            let result = svc.load_from(ChannelReader::new(rx), &work.0);
+            drop(work);
+            result
+        });
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| format!("reading request body: {e}"));
+            let failed = chunk.is_err();
+            // A send fails once the reader has stopped (a bad archive): its error is the answer.
+            if tx.send(chunk).await.is_err() || failed {
+                break;
             }
-            let mut lines = Vec::new();
-            for img in images {
-                match svc.load_one(&img) {
-                    Ok(mut l) => lines.append(&mut l),
-                    Err(e) => {
-                        super::gc_layers(&svc.store, svc.graph.as_ref());
-                        return Err(e);
-                    }
+        }
+        drop(tx);
+        reader
+            .await
+            .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Blocking: extracts the archive read from `tar` into `work` and loads its images.
+    fn load_from(&self, tar: ChannelReader, work: &Path) -> Result<Vec<ProgressMessage>> {
+        let images = archive::read(tar, work)?;
+        if images.is_empty() {
+            return Err(ServiceError::invalid("no images found in the archive"));
+        }
+        let mut lines = Vec::new();
+        for img in images {
+            match self.load_one(&img) {
+                Ok(mut l) => lines.append(&mut l),
+                Err(e) => {
+                    super::gc_layers(&self.store, self.graph.as_ref());
+                    return Err(e);
                 }
             }
-            Ok(lines)
-        })
-        .await
+        }
+        Ok(lines)
     }
 
     fn load_one(&self, img: &ArchiveImage) -> Result<Vec<ProgressMessage>> {
@@ -94,14 +97,18 @@ impl ImageService {
             };
             parent = Some(layer);
         }
-        let id = self.store.put_config(&img.config)?;
+        let refs = img
+            .repo_tags
+            .iter()
+            .map(|t| Reference::parse(t))
+            .collect::<image::Result<Vec<_>>>()?;
+        let id = self.store.put_image(&img.config, &refs)?;
         drop(holds);
-        let mut lines = Vec::new();
-        for t in &img.repo_tags {
-            let r = Reference::parse(t)?;
-            self.store.tag(&r, &id)?;
-            lines.push(stream_line(format!("Loaded image: {t}\n")));
-        }
+        let mut lines: Vec<ProgressMessage> = img
+            .repo_tags
+            .iter()
+            .map(|t| stream_line(format!("Loaded image: {t}\n")))
+            .collect();
         if img.repo_tags.is_empty() {
             lines.push(stream_line(format!("Loaded image ID: {id}\n")));
         }
@@ -165,6 +172,37 @@ fn stream_line(text: String) -> ProgressMessage {
     ProgressMessage {
         stream: Some(text),
         ..Default::default()
+    }
+}
+
+/// A blocking `Read` over the request body's chunks, sent from the async side. A body that
+/// failed to arrive reads as an error; a closed channel is the end of the archive.
+struct ChannelReader {
+    rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
+    chunk: Bytes,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> Self {
+        Self {
+            rx,
+            chunk: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
     }
 }
 

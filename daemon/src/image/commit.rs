@@ -58,10 +58,7 @@ impl ImageService {
             let base = input.image_id.parse::<Digest>().ok().and_then(|id| svc.store.get(&id).ok());
             let cfg = svc.commit_config(base, &input, config, &layer);
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");
-            let id = svc.store.put_config(&bytes)?;
-            if let Some(r) = reference {
-                svc.store.tag(&r, &id)?;
-            }
+            let id = svc.store.put_image(&bytes, reference.as_slice())?;
             tracing::info!(container_id = %input.container_id, image_id = %id, "container committed");
             Ok(id)
         })

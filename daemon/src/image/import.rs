@@ -67,10 +67,7 @@ impl ImageService {
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.as_str()]},
             });
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");
-            let id = svc.store.put_config(&bytes)?;
-            if let Some(r) = reference {
-                svc.store.tag(&r, &id)?;
-            }
+            let id = svc.store.put_image(&bytes, reference.as_slice())?;
             tracing::info!(image_id = %id, "image imported");
             Ok(id)
         })

@@ -33,13 +33,15 @@ impl ImageService {
             inner: tar,
             hasher: Sha256::new(),
             copy: BufWriter::new(copy),
+            written: 0,
+            flushed: 0,
         };
         let cache_id: LayerId = crate::container::new_id().parse()?;
         let parent_cache = parent.map(|p| p.cache_id.parse::<LayerId>()).transpose()?;
         self.graph.create(&cache_id, parent_cache.as_ref())?;
         let applied = match self.graph.apply_diff(&cache_id, &mut tee) {
             Ok(size) => io::copy(&mut tee, &mut io::sink())
-                .and_then(|_| tee.copy.flush())
+                .and_then(|_| tee.start_writeback())
                 .map(|_| size)
                 .map_err(|e| chain(&e)),
             Err(e) => Err(chain(&e)),
@@ -101,14 +103,45 @@ struct Tee<'a> {
     inner: &'a mut dyn Read,
     hasher: Sha256,
     copy: BufWriter<File>,
+    /// Bytes copied, and how many of them were handed to the disk.
+    written: u64,
+    flushed: u64,
 }
+
+/// The kept copy is handed to the disk in chunks this big while it is written, so that the
+/// flush that makes the layer durable has little left to write.
+const WRITEBACK_CHUNK: u64 = 1 << 20;
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.copy.write_all(&buf[..n])?;
+        self.written += n as u64;
+        if self.written - self.flushed >= WRITEBACK_CHUNK {
+            self.start_writeback()?;
+        }
         Ok(n)
+    }
+}
+
+impl Tee<'_> {
+    /// Flushes the buffer and starts writing what was copied since the last call to disk,
+    /// without waiting (`POSIX_FADV_DONTNEED` starts writeback of dirty pages; the copy is
+    /// read again only by `save`, so it need not stay cached).
+    fn start_writeback(&mut self) -> io::Result<()> {
+        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
+        self.copy.flush()?;
+        let (Ok(offset), Ok(len)) = (
+            i64::try_from(self.flushed),
+            i64::try_from(self.written - self.flushed),
+        ) else {
+            return Ok(());
+        };
+        let advice = PosixFadviseAdvice::POSIX_FADV_DONTNEED;
+        let _ = posix_fadvise(self.copy.get_ref(), offset, len, advice);
+        self.flushed = self.written;
+        Ok(())
     }
 }
 

@@ -183,10 +183,12 @@ impl ImageService {
         let digest_ref = format!("{familiar}@{repo_digest}");
         let (id, before) = blocking(move || {
             let before = names.as_ref().and_then(|t| svc.store.resolve(t).ok());
-            let id = svc.store.put_config(&config)?;
-            for name in names.iter().chain(std::iter::once(&digest_ref)) {
-                svc.store.tag(&image::Reference::parse(name)?, &id)?;
-            }
+            let refs = names
+                .iter()
+                .chain(std::iter::once(&digest_ref))
+                .map(|n| image::Reference::parse(n))
+                .collect::<image::Result<Vec<_>>>()?;
+            let id = svc.store.put_image(&config, &refs)?;
             Ok((id, before))
         })
         .await?;

@@ -28,6 +28,8 @@ use self::path::Parent;
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
+/// File data is handed to the disk in chunks this big while a layer is unpacked.
+const WRITEBACK_CHUNK: u64 = 1 << 20;
 
 /// How the tar's whiteouts are represented in the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,7 @@ impl Unpacker<'_> {
             .open(path)
             .map_err(|e| Error::io("create", path, e))?;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut written = 0u64;
+        let (mut written, mut flushed) = (0u64, 0u64);
         loop {
             let n = match entry.read(&mut buf) {
                 Ok(0) => break,
@@ -224,6 +226,13 @@ impl Unpacker<'_> {
             file.write_all(&buf[..n])
                 .map_err(|e| Error::io("write", path, e))?;
             written += n as u64;
+            if written - flushed >= WRITEBACK_CHUNK {
+                fsutil::start_writeback(&file, flushed, written - flushed);
+                flushed = written;
+            }
+        }
+        if written > flushed {
+            fsutil::start_writeback(&file, flushed, written - flushed);
         }
         Ok(written)
     }

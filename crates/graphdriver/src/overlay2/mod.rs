@@ -39,6 +39,7 @@ impl Overlay2Driver {
     /// Fails with [`Error::NotSupported`] or [`Error::Mount`] when overlay2 cannot work there.
     pub fn new(root: &Path) -> Result<Self> {
         let root = prepare_root(root)?;
+        fsutil::spread_subdirs(&root);
         let support = support::check(&root)?;
         let links = root.join(LINK_DIR);
         if !links.is_dir() {
