@@ -1,14 +1,17 @@
 //! A small HTTP/1.1 client for the daemon's socket, shaped like the docker CLI's.
 //!
-//! Every process sends `HEAD /_ping` once to learn the daemon's `Api-Version` and then prefixes
-//! each path with `/v{min(ours, theirs)}`. Each request gets its own connection: `run` keeps the
+//! Every path is prefixed with `/v{min(ours, theirs)}`. Rather than pinging first as the docker
+//! CLI does, the first request goes out with our version: a daemon that knows it answers it, one
+//! that is older answers 400 "client version … is too new", and only then is `HEAD /_ping` sent
+//! and the request repeated with the daemon's version (a streamed body, which cannot be sent
+//! twice, is preceded by the ping instead). Each request gets its own connection: `run` keeps the
 //! attach, wait and start requests open at the same time, as the docker CLI does. `hijack` sends
 //! `Connection: Upgrade` / `Upgrade: tcp` and returns the raw stream after `101 UPGRADED`.
 
 use api::{version_cmp, ErrorResponse, API_VERSION};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::upgrade::Upgraded;
@@ -23,8 +26,24 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::OnceCell;
 
-/// The request body type: JSON, empty, or a stream (import).
+/// A streamed request body (import, load).
 pub type ReqBody = UnsyncBoxBody<Bytes, io::Error>;
+
+/// A request body: known bytes (JSON or empty), which can be sent again after a version
+/// negotiation, or a stream, which cannot.
+pub enum Body {
+    Bytes(Bytes),
+    Stream(ReqBody),
+}
+
+impl Body {
+    fn into_req(self) -> ReqBody {
+        match self {
+            Body::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
+            Body::Stream(s) => s,
+        }
+    }
+}
 
 /// The version the docker CLI assumes when the daemon does not send `Api-Version`.
 const FALLBACK_API_VERSION: &str = "1.24";
@@ -149,13 +168,16 @@ impl Client {
         })
     }
 
-    /// The versions negotiated with `HEAD /_ping` (sent once per process).
+    /// The versions negotiated with `HEAD /_ping` (sent at most once per process, and not at
+    /// all when the first request was accepted with our version).
     pub async fn versions(&self) -> Result<&Versions> {
         self.versions.get_or_try_init(|| self.ping()).await
     }
 
     async fn ping(&self) -> Result<Versions> {
-        let res = self.send_raw(Method::HEAD, "/_ping", empty(), &[]).await?;
+        let res = self
+            .send_raw(Method::HEAD, "/_ping", empty().into_req(), &[])
+            .await?;
         let server = res
             .headers()
             .get("Api-Version")
@@ -223,11 +245,50 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: ReqBody,
+        body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>> {
-        let uri = format!("/v{}{}", self.versions().await?.negotiated, path);
-        check(self.send_raw(method, &uri, body, headers).await?).await
+        let bytes = match body {
+            Body::Bytes(b) if self.versions.get().is_none() => b,
+            body => {
+                let uri = format!("/v{}{}", self.versions().await?.negotiated, path);
+                return check(
+                    self.send_raw(method, &uri, body.into_req(), headers)
+                        .await?,
+                )
+                .await;
+            }
+        };
+        let uri = format!("/v{API_VERSION}{path}");
+        let first = self
+            .send_raw(
+                method.clone(),
+                &uri,
+                Body::Bytes(bytes.clone()).into_req(),
+                headers,
+            )
+            .await?;
+        match check(first).await {
+            Err(Error::Daemon {
+                status: 400,
+                message,
+            }) if message.contains("is too new") => {
+                let uri = format!("/v{}{}", self.versions().await?.negotiated, path);
+                check(
+                    self.send_raw(method, &uri, Body::Bytes(bytes).into_req(), headers)
+                        .await?,
+                )
+                .await
+            }
+            Ok(res) => {
+                // The daemon took our version: no need to ask for its own.
+                let _ = self.versions.set(Versions {
+                    negotiated: API_VERSION.to_string(),
+                });
+                Ok(res)
+            }
+            other => other,
+        }
     }
 
     /// `GET path`, decoded from JSON.
@@ -317,15 +378,13 @@ pub async fn read_json<T: DeserializeOwned>(res: Response<Incoming>) -> Result<T
 }
 
 /// An empty request body.
-pub fn empty() -> ReqBody {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
+pub fn empty() -> Body {
+    Body::Bytes(Bytes::new())
 }
 
 /// A request body of known bytes (sent with `Content-Length`).
-pub fn full(bytes: impl Into<Bytes>) -> ReqBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Body::Bytes(bytes.into())
 }
 
 /// Encodes query pairs as `?a=1&b=2`, or "" when there are none.
@@ -384,5 +443,65 @@ mod tests {
             Client::new("/run/x.sock"),
             Err(Error::InvalidHost(_))
         ));
+    }
+
+    /// An "older daemon" on a socket: it knows API 1.40 at most and answers like dockerd.
+    /// Returns the request lines it saw.
+    async fn old_daemon(listener: tokio::net::UnixListener, requests: usize) -> Vec<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let mut seen = Vec::new();
+        for _ in 0..requests {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            let mut line = String::new();
+            stream.read_line(&mut line).await.unwrap();
+            loop {
+                let mut h = String::new();
+                stream.read_line(&mut h).await.unwrap();
+                if h == "\r\n" || h.is_empty() {
+                    break;
+                }
+            }
+            let answer = if line.starts_with("HEAD /_ping") {
+                "HTTP/1.1 200 OK\r\nApi-Version: 1.40\r\nContent-Length: 0\r\n\r\n".to_string()
+            } else if line.contains("/v1.41/") {
+                let body = r#"{"message":"client version 1.41 is too new. Maximum supported API version is 1.40"}"#;
+                format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                    .to_string()
+            };
+            stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+            seen.push(line.trim_end().to_string());
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn an_older_daemon_gets_its_own_version_after_saying_ours_is_too_new() {
+        let dir = std::env::temp_dir().join(format!("rdocker-http-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("d.sock");
+        let _ = std::fs::remove_file(&sock);
+        let server = tokio::spawn(old_daemon(
+            tokio::net::UnixListener::bind(&sock).unwrap(),
+            4,
+        ));
+        let client = Client::new(&format!("unix://{}", sock.display())).unwrap();
+        let v: serde_json::Value = client.get_json("/containers/json").await.unwrap();
+        assert_eq!(v, serde_json::json!({}));
+        // Negotiated once: the next request goes straight to 1.40.
+        let _: serde_json::Value = client.get_json("/images/json").await.unwrap();
+        let seen = server.await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            seen,
+            [
+                "GET /v1.41/containers/json HTTP/1.1",
+                "HEAD /_ping HTTP/1.1",
+                "GET /v1.40/containers/json HTTP/1.1",
+                "GET /v1.40/images/json HTTP/1.1",
+            ]
+        );
     }
 }

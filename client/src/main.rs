@@ -99,7 +99,9 @@ fn real_main() -> i32 {
             return if is_run { 125 } else { 1 };
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread: a verb is a few requests in sequence or side by side, and a second worker
+    // only costs start-up time (the CPU count, a thread) and a slower exit.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime can be built");

@@ -1,7 +1,7 @@
 //! `rdocker import`: streams a tarball as the body of
 //! `POST /images/create?fromSrc=-&repo=&tag=` and prints the new image id.
 
-use crate::http::{query, Client, ReqBody, StreamReader};
+use crate::http::{query, Body, Client, StreamReader};
 use crate::parse::split_reference;
 use crate::progress::{self, Sink};
 use anyhow::Context;
@@ -30,7 +30,7 @@ pub struct ImportArgs {
 }
 
 /// A request body that streams `reader` in 64 KiB chunks (sent chunked).
-pub fn stream_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> ReqBody {
+pub fn stream_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> Body {
     let chunks = futures_util::stream::unfold(reader, |mut r| async move {
         let mut buf = vec![0u8; 64 * 1024];
         match r.read(&mut buf).await {
@@ -42,7 +42,7 @@ pub fn stream_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> ReqBody 
             Err(e) => Some((Err(e), r)),
         }
     });
-    StreamBody::new(chunks).boxed_unsync()
+    Body::Stream(StreamBody::new(chunks).boxed_unsync())
 }
 
 fn import_query(args: &ImportArgs, from_url: bool) -> String {

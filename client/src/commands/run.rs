@@ -1,5 +1,5 @@
-//! `rdocker run`, in the docker CLI's order: create → hijacked attach → wait (until its
-//! response head arrives) → start → stream the output → exit with the wait's `StatusCode`.
+//! `rdocker run`, in the docker CLI's order: create → hijacked attach and wait (both until
+//! their response heads arrive) → start → stream the output → exit with the wait's `StatusCode`.
 
 use super::create::{build_request, create_container, ContainerOptions};
 use super::render_error;
@@ -134,15 +134,11 @@ pub async fn attached(
     } else {
         None
     };
-    let mut hijacked = client.hijack(&attach_path(id, s.stdin)).await?;
+    // Both must be in place before the start; neither needs the other, so they go together.
+    let attach = attach_path(id, s.stdin);
+    let (hijacked, wait) = tokio::join!(client.hijack(&attach), wait_head(client, id, removed));
+    let (mut hijacked, wait) = (hijacked?, wait?);
     let mut helpers = Helpers::start(client, id, &mut hijacked, s);
-    let wait = match wait_head(client, id, removed).await {
-        Ok(w) => w,
-        Err(e) => {
-            helpers.stop();
-            return Err(e.into());
-        }
-    };
     if let Err(e) = client.post(&format!("/containers/{id}/start")).await {
         helpers.stop();
         drop(raw);
