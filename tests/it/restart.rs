@@ -185,3 +185,36 @@ fn sigterm_stops_the_daemon_cleanly_and_it_restarts_fast() {
         "again\n"
     );
 }
+
+/// As dockerd does, a restarted daemon removes `--rm` containers that are not running: one
+/// never started, and one whose process ended while the daemon was down.
+#[test]
+fn auto_remove_containers_are_removed_at_restore() {
+    let mut d = TestDaemon::start();
+    let created = unique("rm-created");
+    let id_created = d.create(&["--rm", "--name", &created, "busybox", "true"]);
+    let ran = unique("rm-ran");
+    let id_ran = d.run_detached(&["--rm", "--name", &ran, "busybox", "sleep", "1000"]);
+    let pid = d.inspect(&ran)["State"]["Pid"].as_i64().expect("Pid");
+
+    d.stop();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill the container process");
+    poll("the container process to die", STATE_TIMEOUT, || {
+        (!alive(pid)).then_some(())
+    });
+    d.start_again();
+
+    for (name, id) in [(&created, &id_created), (&ran, &id_ran)] {
+        let out = d.docker(&["inspect", name]);
+        assert_ne!(out.code(), 0, "{name} is still there after the restart");
+        // Its record, layers and files go too (in the background).
+        poll("the container's files to go", STATE_TIMEOUT, || {
+            (!d.data_entries("containers").contains(id.as_str())).then_some(())
+        });
+    }
+    poll("the layer records to go", STATE_TIMEOUT, || {
+        d.data_entries(&format!("image/{}/layerdb/mounts", d.driver))
+            .is_empty()
+            .then_some(())
+    });
+}

@@ -172,7 +172,7 @@ impl ContainerService {
             std::fs::write(dir.join(file), content)
                 .map_err(|e| ServiceError::from_err("writing container files", &e))?;
         }
-        self.write_record(c, true)
+        self.write_new_record(c)
     }
 
     /// Best-effort removal of everything create makes (also used by remove).

@@ -264,27 +264,26 @@ impl ContainerService {
     }
 
     /// Saves a state change of an existing container (temp + rename, no fsync): after a power
-    /// loss, restore re-derives running/exited from the shim and its exit file anyway.
+    /// loss, restore re-derives running/exited from the shim and its exit file anyway. The host
+    /// config does not change after create, so only `config.v2.json` is written.
     fn persist(&self, c: &Container) -> Result<()> {
-        self.write_record(c, false)
+        let path = self.paths.container_dir(&c.id).join("config.v2.json");
+        let cfg = serde_json::to_vec(c).expect("container records always serialise");
+        image::write_replace(&path, &cfg)
+            .map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
-    /// Writes `hostconfig.json` and `config.v2.json`; with `durable`, everything written to the
-    /// data root so far is flushed first and the record itself is fsynced: the commit point of
-    /// a new container.
-    fn write_record(&self, c: &Container, durable: bool) -> Result<()> {
+    /// Writes a new container's `hostconfig.json`, then its fsynced `config.v2.json`: the commit
+    /// point of the create. The layers and files made before it are not synced (as Docker does
+    /// not): a power loss right after a create can leave a record whose rootfs is incomplete;
+    /// such a container fails to start with the graphdriver's error and can still be removed.
+    fn write_new_record(&self, c: &Container) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         let cfg = serde_json::to_vec(c).expect("container records always serialise");
         let hc = serde_json::to_vec(&c.host_config).expect("host configs always serialise");
-        let result = image::write_replace(&dir.join("hostconfig.json"), &hc).and_then(|_| {
-            if durable {
-                image::sync_filesystem(&dir)?;
-                image::write_atomic(&dir.join("config.v2.json"), &cfg)
-            } else {
-                image::write_replace(&dir.join("config.v2.json"), &cfg)
-            }
-        });
-        result.map_err(|e| ServiceError::from_err("saving container state", &e))
+        image::write_replace(&dir.join("hostconfig.json"), &hc)
+            .and_then(|_| image::write_atomic(&dir.join("config.v2.json"), &cfg))
+            .map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
     fn persist_entry(&self, e: &Entry) -> Result<()> {

@@ -44,17 +44,25 @@ impl ContainerService {
     /// Removes a stopped container. Unlinking its record is the commit point: from then on it
     /// is gone for the API and for a restarted daemon, waiters are released, and the layers and
     /// files are deleted in the background (restore collects whatever a crash leaves behind).
+    /// An auto-removed container's record is unlinked in the background too, after the waiters
+    /// (`run --rm`) are released: a restarted daemon removes exited auto-remove containers
+    /// itself, as dockerd does.
     async fn discard(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
         let c = e.snapshot();
         e.data().state.status = "removing".into();
         let record = self.paths.container_dir(&c.id).join("config.v2.json");
-        blocking(move || match std::fs::remove_file(&record) {
+        let unlink = move || match std::fs::remove_file(&record) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(ServiceError::from_err("removing container record", &err))
             }
             _ => Ok(()),
-        })
-        .await?;
+        };
+        let deferred = if c.host_config.auto_remove {
+            Some(unlink)
+        } else {
+            blocking(unlink).await?;
+            None
+        };
         {
             let mut t = self.table();
             t.by_id.remove(&c.id);
@@ -67,7 +75,12 @@ impl ContainerService {
         tracing::info!(container_id = %c.id, "container removed");
         let svc = self.clone();
         let mounted = e.mounted.swap(false, std::sync::atomic::Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || svc.delete_leftovers(&c, mounted));
+        tokio::task::spawn_blocking(move || {
+            if let Some(Err(err)) = deferred.map(|unlink| unlink()) {
+                tracing::warn!(container_id = %c.id, error = %err, "auto-remove");
+            }
+            svc.delete_leftovers(&c, mounted)
+        });
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Daemon start: containers persisted under `containers/` come back with their state. One whose
 //! shim is still alive stays running and is followed again; one whose process died while the
-//! daemon was down is marked exited with the status its shim recorded.
+//! daemon was down is marked exited with the status its shim recorded (and, with `--rm`,
+//! removed, like one that had exited before).
 
 use super::{now_rfc3339, Container, ContainerService, Entry};
 use crate::error::{blocking, Result, ServiceError};
@@ -41,6 +42,12 @@ impl ContainerService {
                 t.by_id.insert(e.id.clone(), e.clone());
             }
             if !running {
+                if e.data().host_config.auto_remove {
+                    // Exited (or was being removed) before the daemon went down.
+                    if let Err(err) = self.remove(&e.id, true, false).await {
+                        tracing::warn!(container_id = %e.id, error = %err, "auto-remove at restore");
+                    }
+                }
                 continue;
             }
             match execdriver::reattach_shim(shim_pid, &bundle) {

@@ -64,7 +64,7 @@ impl ContainerService {
             d.state.oom_killed = false;
             d.state.error.clear();
             d.state.started_at = now_rfc3339();
-            d.shim_pid = shim.id() as i32;
+            d.shim_pid = shim.id();
             d.has_been_started = true;
         }
         e.mounted.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -185,9 +185,9 @@ impl ContainerService {
     async fn follow(
         self: Arc<Self>,
         e: Arc<Entry>,
-        mut shim: std::process::Child,
-        control: std::process::ChildStdin,
-        events: std::process::ChildStdout,
+        mut shim: execdriver::Shim,
+        control: std::fs::File,
+        events: std::fs::File,
     ) {
         let writer = match (
             e.take_input(),
@@ -210,8 +210,12 @@ impl ContainerService {
         if let Some(w) = writer {
             w.abort();
         }
-        let _ = tokio::task::spawn_blocking(move || shim.wait()).await;
-        if exit.is_none() {
+        if exit.is_some() {
+            // `Exited` is the shim's last word: the exit is recorded now, while the shim winds
+            // down (and is reaped, if it is our child) on its own.
+            tokio::task::spawn_blocking(move || shim.wait());
+        } else {
+            let _ = tokio::task::spawn_blocking(move || shim.wait()).await;
             exit = execdriver::read_exit(&self.paths.bundle(&e.id));
         }
         let info = exit.unwrap_or_else(|| ExitInfo {
@@ -310,13 +314,13 @@ impl ContainerService {
     }
 }
 
+/// Fans output events out until `Exited` (returned) or the end of the pipe (`None`).
 async fn read_events(e: &Entry, mut rx: pipe::Receiver) -> Option<ExitInfo> {
     let mut dec = EventDecoder::new();
     let mut buf = vec![0u8; 64 * 1024];
-    let mut exit = None;
     loop {
         let n = match rx.read(&mut buf).await {
-            Ok(0) | Err(_) => return exit,
+            Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
         dec.feed(&buf[..n]);
@@ -325,12 +329,13 @@ async fn read_events(e: &Entry, mut rx: pipe::Receiver) -> Option<ExitInfo> {
                 Ok(Some(Event::Output { stream, data })) => {
                     let _ = e.output.send(Output::Data(stream, Bytes::from(data)));
                 }
-                Ok(Some(Event::Exited(info))) => exit = Some(info),
+                // Sent after all output, and last.
+                Ok(Some(Event::Exited(info))) => return Some(info),
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(err) => {
                     tracing::warn!(container_id = %e.id, error = %err, "bad frame from shim");
-                    return exit;
+                    return None;
                 }
             }
         }
