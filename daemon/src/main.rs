@@ -1,8 +1,9 @@
 //! rdockerd: the rdocker daemon. Serves the Docker Engine API on Unix sockets.
 //!
-//! `rdockerd init <bundle>` is not for users: it is how the execdriver re-executes this binary as
-//! the single-threaded per-container monitor (the daemon itself is multi-threaded and never
-//! forks to run Rust code).
+//! `rdockerd zygote` and `rdockerd init <bundle>` are not for users: the execdriver re-executes
+//! this binary once as the single-threaded zygote that forks a monitor (shim) per container, or
+//! as one such monitor directly (the daemon itself is multi-threaded and never forks to run Rust
+//! code).
 #![forbid(unsafe_code)]
 
 mod container;
@@ -63,8 +64,10 @@ struct Config {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("init") {
-        std::process::exit(execdriver::helper::main());
+    match std::env::args().nth(1).as_deref() {
+        Some("init") => std::process::exit(execdriver::helper::main()),
+        Some("zygote") => std::process::exit(execdriver::zygote::main()),
+        _ => {}
     }
     let cfg = Config::parse();
     init_logging(&cfg);
@@ -115,6 +118,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let exec = Arc::new(LinuxExecDriver::new(ExecConfig {
         helper,
         helper_args: vec!["init".into()],
+        zygote_args: Some(vec!["zygote".into()]),
     })?);
     tracing::info!(driver = graph.name(), cgroup = %exec_version(&exec), "drivers ready");
     let d = daemon::Daemon::new(

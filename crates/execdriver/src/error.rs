@@ -40,6 +40,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The zygote could not fork a shim (or is gone).
+    #[error("container monitor zygote: {0}")]
+    Zygote(String),
     /// Reading the shim's event pipe failed.
     #[error("failed to read the events of container {id} from its shim")]
     ReadEvents {

@@ -98,6 +98,35 @@ pub fn own_received_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// `signal(sig, SIG_IGN)`.
+pub fn ignore_signal(sig: libc::c_int) -> nix::Result<()> {
+    // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety concerns.
+    let prev = unsafe { libc::signal(sig, libc::SIG_IGN) };
+    if prev == libc::SIG_ERR {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`: signals the process the pidfd refers to, never a
+/// process that reused its pid.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> nix::Result<()> {
+    // SAFETY: a borrowed open fd and a null siginfo; no memory is shared with the kernel.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
 /// `signal(SIGPIPE, SIG_IGN)`: writes to a closed pipe return EPIPE instead of killing us.
 pub fn ignore_sigpipe() -> nix::Result<()> {
     // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety concerns.

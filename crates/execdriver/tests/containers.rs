@@ -78,6 +78,51 @@ fn hostname_and_isolated_network() {
     assert!(ip.contains("lo: <LOOPBACK,UP"), "{}", o.stdout);
 }
 
+/// The zygote keeps a fresh namespace in reserve: each container still gets its own, never the
+/// host's or a previous container's.
+#[test]
+fn every_container_gets_a_new_network_namespace() {
+    let f = Fixture::new();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut seen = vec![host.to_string_lossy().into_owned()];
+    for _ in 0..3 {
+        let o = f.run(&f.spec(&["readlink", "/proc/self/ns/net"]), &[]);
+        let ns = o.stdout.trim().to_string();
+        assert!(ns.starts_with("net:["), "{}", o.stdout);
+        assert!(!seen.contains(&ns), "{ns} reused (seen {seen:?})");
+        seen.push(ns);
+    }
+}
+
+/// A zygote that died is replaced on the next start.
+#[test]
+fn a_dead_zygote_is_replaced() {
+    let f = Fixture::new();
+    let first = f
+        .driver
+        .zygote_pid()
+        .expect("the fixture's driver has a zygote");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::SIGKILL).unwrap();
+    // Dead (a zombie: it is our child) before the next start; a zygote dying in the middle of
+    // a request fails that one start.
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{first}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    while !zombie() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let o = f.run(&f.spec(&["echo", "after"]), &[]);
+    assert_eq!(o.stdout, "after\n");
+    let second = f.driver.zygote_pid().expect("a new zygote");
+    assert_ne!(first, second);
+    // The old one was reaped, not left a zombie.
+    assert!(!std::path::Path::new(&format!("/proc/{first}")).exists());
+}
+
 #[test]
 fn host_network_sees_host_interfaces() {
     let f = Fixture::new();
@@ -307,7 +352,7 @@ fn kill_delete_and_reattach() {
     let f = Fixture::new();
     let spec = f.spec(&["sleep", "100"]);
     let st = f.driver.start(&spec).unwrap();
-    let shim_pid = i32::try_from(st.shim.id()).unwrap();
+    let shim_pid = st.shim.id();
     assert!(execdriver::reattach_shim(shim_pid, &spec.bundle).is_some());
     assert!(execdriver::reattach_shim(shim_pid, &f.dir.path().join("other")).is_none());
     f.driver.kill(st.pid, libc::SIGKILL).unwrap();
@@ -373,17 +418,20 @@ fn cgroup_v2_path_via_unified_hierarchy() {
             "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec \"$0\" \"$@\"".into(),
             env!("CARGO_BIN_EXE_rdocker-exec-helper").into(),
         ],
+        zygote_args: None,
     })
     .unwrap();
-    let spec = f.spec(&[
+    // It waits for stdin to close, so its group is there to see after the start.
+    let mut spec = f.spec(&[
         "sh",
         "-c",
-        "grep ' /sys/fs/cgroup ' /proc/mounts | cut -d' ' -f3,4; exec cat /sys/fs/cgroup/cgroup.procs",
+        "cat >/dev/null; grep ' /sys/fs/cgroup ' /proc/mounts | cut -d' ' -f3,4; exec cat /sys/fs/cgroup/cgroup.procs",
     ]);
+    spec.open_stdin = true;
     let group = unified.join(&spec.cgroup_parent).join(&spec.id);
     let st = driver.start(&spec).unwrap();
     assert!(group.exists());
-    let o = f.finish(&spec, st, &[]);
+    let o = f.finish(&spec, st, &[Control::CloseStdin]);
     assert!(o.stdout.starts_with("cgroup2 ro,"), "{}", o.stdout);
     assert!(o.stdout.ends_with("\n1\n"), "{}", o.stdout);
     assert!(!group.exists(), "{} left behind", group.display());
@@ -427,6 +475,7 @@ fn shim_dying_early_is_reported_with_its_log() {
     let driver = execdriver::LinuxExecDriver::new(execdriver::ExecConfig {
         helper: "/bin/sh".into(),
         helper_args: vec!["-c".into(), "echo boom-from-shim >&2; exit 3".into()],
+        zygote_args: None,
     })
     .unwrap();
     let spec = execdriver::ContainerSpec {

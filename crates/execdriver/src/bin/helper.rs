@@ -1,6 +1,12 @@
-//! `rdocker-exec-helper <bundle>`: the container shim as a standalone executable (used by tests;
-//! rdockerd runs the same code as `rdockerd init <bundle>`).
+//! `rdocker-exec-helper <bundle>`: the container shim as a standalone executable, and
+//! `rdocker-exec-helper zygote`: the zygote that forks shims (used by tests; rdockerd runs the
+//! same code as `rdockerd init <bundle>` and `rdockerd zygote`).
 
 fn main() {
-    std::process::exit(execdriver::helper::main())
+    let code = if std::env::args().nth(1).as_deref() == Some("zygote") {
+        execdriver::zygote::main()
+    } else {
+        execdriver::helper::main()
+    };
+    std::process::exit(code)
 }

@@ -27,11 +27,12 @@ pub(super) fn run(
     spec: &ContainerSpec,
     cgroup: &AnyCgroupManager,
     join_cgroup: bool,
+    netns_ready: bool,
     io: ChildStdio,
     chan: ChildChannel,
 ) -> ! {
     let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        init(spec, cgroup, join_cgroup, io, &chan)
+        init(spec, cgroup, join_cgroup, netns_ready, io, &chan)
     }));
     let failure = match res {
         Ok(Ok(never)) => match never {},
@@ -49,6 +50,7 @@ fn init(
     spec: &ContainerSpec,
     cgroup: &AnyCgroupManager,
     join_cgroup: bool,
+    netns_ready: bool,
     io: ChildStdio,
     chan: &ChildChannel,
 ) -> Result<Infallible, StartFailure> {
@@ -76,7 +78,7 @@ fn init(
     if !spec.domainname.is_empty() {
         crate::sys::setdomainname(&spec.domainname).map_err(|e| Error::sys("setdomainname", e))?;
     }
-    if spec.network == NetworkMode::None {
+    if spec.network == NetworkMode::None && !netns_ready {
         loopback_up()?;
     }
     let user = exec::resolve_user(&spec.user)?;
@@ -132,7 +134,7 @@ fn dup_stdio(stdin: &impl AsFd, stdout: &impl AsFd, stderr: &impl AsFd) -> Resul
 }
 
 /// A new network namespace has only `lo`, and down.
-fn loopback_up() -> Result<()> {
+pub(crate) fn loopback_up() -> Result<()> {
     let sock = socket(
         AddressFamily::Inet,
         SockType::Datagram,

@@ -31,13 +31,14 @@ pub(super) struct Launched {
 }
 
 /// Namespaces of a new container. The cgroup namespace is not among them: the child unshares
-/// it once it sits in its own cgroup, so that cgroup becomes the namespace's root.
-fn clone_flags(spec: &ContainerSpec) -> CloneFlags {
+/// it once it sits in its own cgroup, so that cgroup becomes the namespace's root. Nor is the
+/// network namespace when the shim already sits in a fresh one (`netns_ready`).
+fn clone_flags(spec: &ContainerSpec, netns_ready: bool) -> CloneFlags {
     let mut f = CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if spec.network == NetworkMode::None {
+    if spec.network == NetworkMode::None && !netns_ready {
         f |= CloneFlags::CLONE_NEWNET;
     }
     f
@@ -48,6 +49,7 @@ fn clone_flags(spec: &ContainerSpec) -> CloneFlags {
 pub(super) fn launch(
     spec: &ContainerSpec,
     cgroup: &AnyCgroupManager,
+    netns_ready: bool,
 ) -> Result<Launched, StartFailure> {
     let (parent_io, child_io) = stdio::create(spec)?;
     cgroup.create()?;
@@ -56,7 +58,8 @@ pub(super) fn launch(
 
     // v2: the child is born in its cgroup; v1: it moves itself there first thing (see
     // `CgroupManager::join_self` for why not the shim writing its pid: that costs ~10 ms).
-    let flags = u64::try_from(clone_flags(spec).bits()).expect("clone flags are positive");
+    let flags =
+        u64::try_from(clone_flags(spec, netns_ready).bits()).expect("clone flags are positive");
     let cgroup_fd = cgroup.clone_into_fd()?;
     let mut cloned = clone3_fork(flags, cgroup_fd.as_ref().map(|f| f.as_fd()));
     let mut born_inside = cgroup_fd.is_some();
@@ -74,7 +77,14 @@ pub(super) fn launch(
         Ok(CloneResult::Child) => {
             drop(parent_chan);
             drop(parent_io);
-            child::run(spec, cgroup, !born_inside, child_io, child_chan)
+            child::run(
+                spec,
+                cgroup,
+                !born_inside,
+                netns_ready,
+                child_io,
+                child_chan,
+            )
         }
         Ok(CloneResult::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => return Err(Error::sys("clone3", e).into()),

@@ -14,6 +14,8 @@ mod log;
 mod rootfs;
 mod stdio;
 
+pub(crate) use child::loopback_up;
+
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -85,13 +87,20 @@ impl EventSink {
     }
 }
 
-/// The shim's entry point; the last command-line argument is the bundle directory.
-/// Returns the process exit code (0 after the container ran, non-zero if it could not start).
+/// The shim's entry point when exec'd (`rdockerd init <bundle>`): the last command-line
+/// argument is the bundle directory. Returns the process exit code (0 after the container ran,
+/// non-zero if it could not start).
 pub fn main() -> i32 {
     let Some(bundle) = std::env::args_os().skip(1).last().map(PathBuf::from) else {
         shim_log(format_args!("usage: <helper> [args...] <bundle>"));
         return 2;
     };
+    shim_main(&bundle, false)
+}
+
+/// The shim proper, exec'd or forked by the zygote. `netns_ready`: we already sit in a fresh
+/// network namespace with `lo` up, for a `--network none` container to inherit.
+pub(crate) fn shim_main(bundle: &Path, netns_ready: bool) -> i32 {
     // Whatever the daemon's own parent leaked to it (non-CLOEXEC fds) must not reach the
     // container; the shim itself needs only stdin, stdout and stderr.
     if let Err(e) = crate::sys::close_fds_from(3) {
@@ -104,10 +113,13 @@ pub fn main() -> i32 {
     }
     // Our own session: terminal and process-group signals meant for the daemon don't reach us.
     let _ = nix::unistd::setsid();
-    // Don't pin the daemon's working directory (and its mount) for the container's lifetime.
-    let _ = nix::unistd::chdir("/");
+    // Our working directory is the bundle: it pins no mount of the daemon's, and a restarted
+    // daemon recognises its shims by it (see `reattach_shim`).
+    if nix::unistd::chdir(bundle).is_err() {
+        let _ = nix::unistd::chdir("/");
+    }
     let mut events = EventSink::new();
-    match run(&bundle, &mut events) {
+    match run(bundle, netns_ready, &mut events) {
         Ok(()) => 0,
         Err(f) => {
             shim_log(format_args!("start failed: {}", f.message));
@@ -128,11 +140,11 @@ fn load_spec(bundle: &Path) -> Result<ContainerSpec, Error> {
 
 /// Starts the container, then monitors it until it exits. A start failure is returned after
 /// the cgroup is removed, for `main` to report.
-fn run(bundle: &Path, events: &mut EventSink) -> Result<(), StartFailure> {
+fn run(bundle: &Path, netns_ready: bool, events: &mut EventSink) -> Result<(), StartFailure> {
     let spec = load_spec(bundle)?;
     let cgroup = AnyCgroupManager::new(cgroups::detect()?, &spec.cgroup_parent, &spec.id)?;
     let log = log::JsonLog::open(&spec.log_path)?;
-    let started = match launch::launch(&spec, &cgroup) {
+    let started = match launch::launch(&spec, &cgroup, netns_ready) {
         Ok(s) => s,
         Err(f) => {
             if let Err(e) = cgroup.remove() {

@@ -1,0 +1,328 @@
+//! The zygote: a single-threaded process (`rdockerd zygote`) started once by the daemon, that
+//! forks one shim per container on request. A fork of a small, already running process costs
+//! far less than `execve` of the daemon's binary (loading, relocation, runtime start-up), and it
+//! keeps one fresh network namespace with `lo` up in reserve, so a `--network none` container
+//! does not wait for one to be made.
+//!
+//! The daemon and the zygote talk over a `SOCK_SEQPACKET` pair (the zygote's stdin), one packet
+//! each way per shim:
+//! - request: `[flags: u8][bundle path]`, with SCM_RIGHTS `[stdin, stdout, stderr]` of the shim
+//!   (control pipe, event pipe, `shim.log`); flag [`WANTS_NETNS`] asks for the reserve netns;
+//! - reply: `[0][pid: i32 LE]` with SCM_RIGHTS `[pidfd]`, or `[1][message]` if the fork failed.
+//!
+//! The zygote ignores SIGCHLD, so the kernel reaps its shims; the daemon follows each one
+//! through its pidfd. It exits when the daemon's end closes. Shims it forked live on (each in
+//! its own session), exactly like exec'd ones.
+
+use std::ffi::OsStr;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+
+use crate::error::{Error, Result};
+use crate::sys::{clone3_fork, CloneResult};
+
+/// Request flag: the shim's container gets the reserve network namespace (`--network none`).
+pub(crate) const WANTS_NETNS: u8 = 1;
+const REPLY_OK: u8 = 0;
+const REPLY_ERROR: u8 = 1;
+const MAX_PACKET: usize = 8192;
+
+/// Why [`Zygote::fork_shim`] failed.
+#[derive(Debug)]
+pub(crate) enum ForkError {
+    /// The request did not reach the zygote (it is gone): a new zygote may be asked.
+    NotSent(String),
+    /// After the request was sent: the zygote may have forked a shim already.
+    Failed(String),
+}
+
+/// A forked shim, as the zygote reports it.
+#[derive(Debug)]
+pub(crate) struct Forked {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// The daemon's end: the zygote process and the socket to it.
+#[derive(Debug)]
+pub(crate) struct Zygote {
+    /// `None` only while dropping.
+    sock: Option<OwnedFd>,
+    process: Child,
+}
+
+impl Zygote {
+    /// Starts `program args...` as the zygote, its stdin our socket's other end.
+    pub(crate) fn spawn(program: &Path, args: &[String]) -> Result<Self> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::sys("socketpair", e))?;
+        let process = Command::new(program)
+            .args(args)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|source| Error::SpawnHelper {
+                helper: program.to_path_buf(),
+                source,
+            })?;
+        Ok(Zygote {
+            sock: Some(ours),
+            process,
+        })
+    }
+
+    /// The zygote's pid.
+    pub(crate) fn pid(&self) -> i32 {
+        self.process.id() as i32
+    }
+
+    /// Asks for a shim for `bundle` with stdio `[stdin, stdout, stderr]`; blocks for the reply.
+    pub(crate) fn fork_shim(
+        &mut self,
+        bundle: &Path,
+        stdio: [&OwnedFd; 3],
+        wants_netns: bool,
+    ) -> std::result::Result<Forked, ForkError> {
+        let sock = self.sock.as_ref().expect("the socket is there until drop");
+        let mut packet = vec![if wants_netns { WANTS_NETNS } else { 0 }];
+        packet.extend_from_slice(bundle.as_os_str().as_bytes());
+        let fds = stdio.map(|f| f.as_raw_fd());
+        sendmsg::<()>(
+            sock.as_raw_fd(),
+            &[IoSlice::new(&packet)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| ForkError::NotSent(format!("send to zygote: {e}")))?;
+        // From here on the zygote may have forked: whatever goes wrong, don't ask again.
+        let failed = |msg: String| ForkError::Failed(msg);
+        let (reply, mut fds) = recv_packet(sock.as_fd(), 1)
+            .map_err(|e| failed(format!("receive from zygote: {e}")))?;
+        match (reply.as_slice(), fds.pop()) {
+            ([], _) => Err(failed("the zygote exited".into())),
+            ([REPLY_OK, a, b, c, d], Some(pidfd)) => Ok(Forked {
+                pid: i32::from_le_bytes([*a, *b, *c, *d]),
+                pidfd,
+            }),
+            ([REPLY_ERROR, msg @ ..], _) => Err(failed(String::from_utf8_lossy(msg).into_owned())),
+            _ => Err(failed("malformed reply from zygote".into())),
+        }
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Closing our end is the zygote's signal to exit; then reap it.
+        drop(self.sock.take());
+        let _ = self.process.wait();
+    }
+}
+
+/// Receives one packet and up to `max_fds` descriptors (close-on-exec); empty at EOF.
+fn recv_packet(
+    sock: std::os::fd::BorrowedFd<'_>,
+    max_fds: usize,
+) -> nix::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
+    loop {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => {
+                let mut fds = Vec::new();
+                for c in m.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(raw) = c {
+                        fds.extend(raw.into_iter().map(crate::sys::own_received_fd));
+                    }
+                }
+                let n = m.bytes;
+                buf.truncate(n);
+                fds.truncate(max_fds);
+                return Ok((buf, fds));
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The zygote's entry point (`rdockerd zygote`): serves fork requests on stdin until it closes.
+pub fn main() -> i32 {
+    if let Err(e) = crate::sys::close_fds_from(3) {
+        zygote_log(format_args!("closing inherited descriptors: {e}"));
+    }
+    let sock = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(s) => s,
+        Err(e) => {
+            zygote_log(format_args!("no request socket on stdin: {e}"));
+            return 2;
+        }
+    };
+    // Signals for the daemon's terminal or process group are not for us; shims are reaped by
+    // the kernel; a daemon gone mid-reply is an error, not a signal.
+    let _ = nix::unistd::setsid();
+    let _ = nix::unistd::chdir("/");
+    if let Err(e) = crate::sys::ignore_signal(libc::SIGCHLD).and(crate::sys::ignore_sigpipe()) {
+        zygote_log(format_args!("setting up signals: {e}"));
+        return 2;
+    }
+    let host_netns = match std::fs::File::open("/proc/self/ns/net") {
+        Ok(f) => OwnedFd::from(f),
+        Err(e) => {
+            zygote_log(format_args!("opening /proc/self/ns/net: {e}"));
+            return 2;
+        }
+    };
+    let mut reserve = None;
+    loop {
+        if reserve.is_none() {
+            reserve = match new_netns(&host_netns) {
+                Ok(ns) => Some(ns),
+                Err(NetnsError::Fatal(e)) => {
+                    zygote_log(format_args!("{e}; exiting"));
+                    return 1;
+                }
+                Err(NetnsError::Unavailable(e)) => {
+                    zygote_log(format_args!("no network namespace in reserve: {e}"));
+                    None
+                }
+            };
+        }
+        let (packet, fds) = match recv_packet(sock.as_fd(), 3) {
+            Ok((p, _)) if p.is_empty() => return 0,
+            Ok(r) => r,
+            Err(e) => {
+                zygote_log(format_args!("receiving a request: {e}"));
+                return 1;
+            }
+        };
+        let reply = match <[OwnedFd; 3]>::try_from(fds) {
+            Ok(stdio) => {
+                let netns = if packet[0] & WANTS_NETNS != 0 {
+                    reserve.take()
+                } else {
+                    None
+                };
+                let bundle = PathBuf::from(OsStr::from_bytes(&packet[1..]));
+                fork_shim(&bundle, stdio, netns)
+            }
+            Err(_) => Err("a request must carry three descriptors".to_string()),
+        };
+        let sent = match reply {
+            Ok(Forked { pid, pidfd }) => sendmsg::<()>(
+                sock.as_raw_fd(),
+                &[IoSlice::new(&[REPLY_OK]), IoSlice::new(&pid.to_le_bytes())],
+                &[ControlMessage::ScmRights(&[pidfd.as_raw_fd()])],
+                MsgFlags::empty(),
+                None,
+            ),
+            Err(msg) => {
+                let mut p = vec![REPLY_ERROR];
+                p.extend_from_slice(msg.as_bytes());
+                sendmsg::<()>(
+                    sock.as_raw_fd(),
+                    &[IoSlice::new(&p)],
+                    &[],
+                    MsgFlags::empty(),
+                    None,
+                )
+            }
+        };
+        if let Err(e) = sent {
+            zygote_log(format_args!("replying: {e}"));
+            return 1;
+        }
+    }
+}
+
+/// Forks; the child becomes the shim for `bundle` (never returns), the parent gets its pidfd.
+fn fork_shim(
+    bundle: &Path,
+    stdio: [OwnedFd; 3],
+    netns: Option<OwnedFd>,
+) -> std::result::Result<Forked, String> {
+    match clone3_fork(0, None) {
+        Ok(CloneResult::Parent { pid, pidfd }) => Ok(Forked { pid, pidfd }),
+        Ok(CloneResult::Child) => {
+            let code = match shim_setup(stdio, netns) {
+                Ok(netns_ready) => crate::helper::shim_main(bundle, netns_ready),
+                Err(msg) => {
+                    zygote_log(format_args!(
+                        "setting up a shim for {}: {msg}",
+                        bundle.display()
+                    ));
+                    2
+                }
+            };
+            std::process::exit(code)
+        }
+        Err(e) => Err(format!("fork: {e}")),
+    }
+}
+
+/// In the forked child: stdio in place, SIGCHLD default, into the reserve netns if given.
+/// Returns whether the process now sits in a fresh network namespace. (The zygote's socket and
+/// other descriptors are closed by the shim's start-up, which closes everything above stderr.)
+fn shim_setup(stdio: [OwnedFd; 3], netns: Option<OwnedFd>) -> std::result::Result<bool, String> {
+    crate::sys::default_disposition(libc::SIGCHLD).map_err(|e| format!("signal(SIGCHLD): {e}"))?;
+    let [stdin, stdout, stderr] = stdio;
+    nix::unistd::dup2_stdin(&stdin).map_err(|e| format!("dup2(stdin): {e}"))?;
+    nix::unistd::dup2_stdout(&stdout).map_err(|e| format!("dup2(stdout): {e}"))?;
+    nix::unistd::dup2_stderr(&stderr).map_err(|e| format!("dup2(stderr): {e}"))?;
+    Ok(match netns {
+        Some(ns) => setns(&ns, CloneFlags::CLONE_NEWNET).is_ok(),
+        None => false,
+    })
+}
+
+enum NetnsError {
+    /// Could not make one (no privilege, ...): containers make their own.
+    Unavailable(String),
+    /// Could not get back into the host's: the zygote must not fork anything any more.
+    Fatal(String),
+}
+
+/// A new network namespace with `lo` up, made by stepping into it and back out.
+fn new_netns(host: &OwnedFd) -> std::result::Result<OwnedFd, NetnsError> {
+    unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetnsError::Unavailable(format!("unshare(CLONE_NEWNET): {e}")))?;
+    let made = crate::helper::loopback_up()
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            std::fs::File::open("/proc/thread-self/ns/net")
+                .map(OwnedFd::from)
+                .map_err(|e| format!("open /proc/thread-self/ns/net: {e}"))
+        });
+    setns(host, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetnsError::Fatal(format!("setns back to the host network namespace: {e}")))?;
+    made.map_err(NetnsError::Unavailable)
+}
+
+fn zygote_log(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "rdockerd zygote[{}]: {msg}",
+        std::process::id()
+    );
+}
