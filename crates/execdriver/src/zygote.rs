@@ -13,6 +13,14 @@
 //! The zygote ignores SIGCHLD, so the kernel reaps its shims; the daemon follows each one
 //! through its pidfd. It exits when the daemon's end closes. Shims it forked live on (each in
 //! its own session), exactly like exec'd ones.
+//!
+//! Tearing a network namespace down is costly whatever its size: the kernel's `cleanup_net`
+//! waits for RCU callbacks on every CPU twice per run, however many namespaces that run frees
+//! (several milliseconds of CPU on a small VM). So the zygote keeps a reference to each
+//! namespace it handed out and drops those whose shim has exited together, [`RELEASE_BATCH`]
+//! at a time or after [`RELEASE_IDLE_MS`] without requests: one teardown for many containers.
+//! A namespace whose processes are gone is unreachable but through that reference, so holding
+//! it a while longer changes nothing for anyone.
 
 use std::ffi::OsStr;
 use std::io::{IoSlice, IoSliceMut};
@@ -21,6 +29,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -35,6 +44,12 @@ pub(crate) const WANTS_NETNS: u8 = 1;
 const REPLY_OK: u8 = 0;
 const REPLY_ERROR: u8 = 1;
 const MAX_PACKET: usize = 8192;
+/// Dead namespaces are let go together once this many have gathered.
+const RELEASE_BATCH: usize = 8;
+/// ... or when no request came for this long (milliseconds).
+const RELEASE_IDLE_MS: u16 = 1000;
+/// Beyond this many held namespaces (of running containers), new ones are not held.
+const MAX_HELD: usize = 256;
 
 /// Why [`Zygote::fork_shim`] failed.
 #[derive(Debug)]
@@ -194,6 +209,7 @@ pub fn main() -> i32 {
         }
     };
     let mut reserve = None;
+    let mut held = Held::default();
     loop {
         if reserve.is_none() {
             reserve = match new_netns(&host_netns) {
@@ -207,6 +223,11 @@ pub fn main() -> i32 {
                     None
                 }
             };
+        }
+        held.release(false);
+        if !held.is_empty() && !readable(&sock, PollTimeout::from(RELEASE_IDLE_MS)) {
+            held.release(true);
+            continue;
         }
         let (packet, fds) = match recv_packet(sock.as_fd(), 3) {
             Ok((p, _)) if p.is_empty() => return 0,
@@ -224,7 +245,11 @@ pub fn main() -> i32 {
                     None
                 };
                 let bundle = PathBuf::from(OsStr::from_bytes(&packet[1..]));
-                fork_shim(&bundle, stdio, netns)
+                let forked = fork_shim(&bundle, stdio, netns.as_ref());
+                if let (Ok(f), Some(ns)) = (&forked, netns) {
+                    held.hold(ns, &f.pidfd);
+                }
+                forked
             }
             Err(_) => Err("a request must carry three descriptors".to_string()),
         };
@@ -255,11 +280,52 @@ pub fn main() -> i32 {
     }
 }
 
+/// Network namespaces handed out, each with the pidfd of the shim that uses it.
+#[derive(Default)]
+struct Held(Vec<(OwnedFd, OwnedFd)>);
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn hold(&mut self, netns: OwnedFd, shim: &OwnedFd) {
+        if self.0.len() >= MAX_HELD {
+            return;
+        }
+        if let Ok(shim) = shim.try_clone() {
+            self.0.push((netns, shim));
+        }
+    }
+
+    /// Drops the namespaces of exited shims: all of them with `idle`, else only once
+    /// [`RELEASE_BATCH`] have gathered.
+    fn release(&mut self, idle: bool) {
+        let exited = |shim: &OwnedFd| readable(shim, PollTimeout::ZERO);
+        let dead = self.0.iter().filter(|(_, shim)| exited(shim)).count();
+        if dead > 0 && (idle || dead >= RELEASE_BATCH) {
+            self.0.retain(|(_, shim)| !exited(shim));
+        }
+    }
+}
+
+/// Whether `fd` is readable within `timeout` (a pidfd is once its process has exited).
+fn readable(fd: &OwnedFd, timeout: PollTimeout) -> bool {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, timeout) {
+            Ok(n) => return n > 0,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
 /// Forks; the child becomes the shim for `bundle` (never returns), the parent gets its pidfd.
 fn fork_shim(
     bundle: &Path,
     stdio: [OwnedFd; 3],
-    netns: Option<OwnedFd>,
+    netns: Option<&OwnedFd>,
 ) -> std::result::Result<Forked, String> {
     match clone3_fork(0, None) {
         Ok(CloneResult::Parent { pid, pidfd }) => Ok(Forked { pid, pidfd }),
@@ -283,14 +349,14 @@ fn fork_shim(
 /// In the forked child: stdio in place, SIGCHLD default, into the reserve netns if given.
 /// Returns whether the process now sits in a fresh network namespace. (The zygote's socket and
 /// other descriptors are closed by the shim's start-up, which closes everything above stderr.)
-fn shim_setup(stdio: [OwnedFd; 3], netns: Option<OwnedFd>) -> std::result::Result<bool, String> {
+fn shim_setup(stdio: [OwnedFd; 3], netns: Option<&OwnedFd>) -> std::result::Result<bool, String> {
     crate::sys::default_disposition(libc::SIGCHLD).map_err(|e| format!("signal(SIGCHLD): {e}"))?;
     let [stdin, stdout, stderr] = stdio;
     nix::unistd::dup2_stdin(&stdin).map_err(|e| format!("dup2(stdin): {e}"))?;
     nix::unistd::dup2_stdout(&stdout).map_err(|e| format!("dup2(stdout): {e}"))?;
     nix::unistd::dup2_stderr(&stderr).map_err(|e| format!("dup2(stderr): {e}"))?;
     Ok(match netns {
-        Some(ns) => setns(&ns, CloneFlags::CLONE_NEWNET).is_ok(),
+        Some(ns) => setns(ns, CloneFlags::CLONE_NEWNET).is_ok(),
         None => false,
     })
 }

@@ -94,6 +94,33 @@ fn every_container_gets_a_new_network_namespace() {
     }
 }
 
+/// The zygote lets the namespaces of exited containers go (in batches, or once idle): it
+/// keeps only the host's and the one in reserve.
+#[test]
+fn exited_containers_namespaces_are_let_go() {
+    let f = Fixture::new();
+    for _ in 0..3 {
+        f.run(&f.spec(&["true"]), &[]);
+    }
+    let zygote = f
+        .driver
+        .zygote_pid()
+        .expect("the fixture's driver has a zygote");
+    let net_fds = || {
+        std::fs::read_dir(format!("/proc/{zygote}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|l| l.to_string_lossy().starts_with("net:["))
+            .count()
+    };
+    assert!(net_fds() >= 2, "the zygote holds {} netns", net_fds());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while net_fds() > 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(net_fds(), 2, "host and reserve netns only");
+}
+
 /// A zygote that died is replaced on the next start.
 #[test]
 fn a_dead_zygote_is_replaced() {
