@@ -2,8 +2,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::cmd::OutputExt;
-use crate::harness::{busybox_tar, host_cgroup_version, unique, TestDaemon};
+use crate::cmd::{poll, OutputExt};
+use crate::harness::{busybox_tar, host_cgroup_version, unique, TestDaemon, STATE_TIMEOUT};
 
 fn repo_tags(d: &TestDaemon) -> Vec<String> {
     let out = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
@@ -194,4 +194,79 @@ fn info_counts_and_drivers() {
     ] {
         assert!(out.contains(&line), "docker info lacks {line:?}:\n{out}");
     }
+}
+
+/// The containers of an image share one init layer (the placeholders for /etc/hosts and the
+/// like), which goes with the image: removing containers keeps it, removing the image frees it.
+#[test]
+fn containers_of_an_image_share_its_init_layer() {
+    let d = TestDaemon::start();
+    // An image with a top layer of its own (imported busybox shares the harness's).
+    let repo = unique("shared-init");
+    let base = unique("shared-init-base");
+    d.docker(&["run", "--name", &base, "busybox", "sh", "-c", "echo x >/own"])
+        .ok("run base");
+    d.docker(&["commit", &base, &repo]).ok("commit");
+    d.docker(&["rm", &base]).ok("rm base");
+    let layers = if d.driver == "vfs" {
+        "vfs/dir"
+    } else {
+        "overlay2"
+    };
+    let before = d.data_entries(layers);
+    let a = d.create(&[&repo, "true"]);
+    let b = d.create(&[&repo, "true"]);
+    let made: Vec<String> = d
+        .data_entries(layers)
+        .difference(&before)
+        .cloned()
+        .collect();
+    let inits: Vec<&String> = made.iter().filter(|n| n.ends_with("-init")).collect();
+    // Two read-write layers and one init layer (overlay2 also keeps its `l` links dir).
+    assert_eq!(inits.len(), 1, "new layer dirs: {made:?}");
+    if d.driver == "overlay2" {
+        let lower = |id: &str| {
+            d.inspect(id)["GraphDriver"]["Data"]["LowerDir"]
+                .as_str()
+                .expect("LowerDir")
+                .split(':')
+                .next()
+                .expect("a first lower dir")
+                .to_string()
+        };
+        assert_eq!(lower(&a), lower(&b));
+        assert!(lower(&a).contains(inits[0].as_str()), "{}", lower(&a));
+    }
+    // Both containers see the placeholders and the files mounted over them.
+    let out = d.docker(&["start", "-a", &a]).ok("start a");
+    assert_eq!(out, "");
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            &repo,
+            "sh",
+            "-c",
+            "test -f /.dockerenv && cat /etc/hostname",
+        ])
+        .ok("run");
+    assert_eq!(out.trim().len(), 12, "hostname: {out}");
+
+    d.docker(&["rm", &a, &b]).ok("rm");
+    poll("the read-write layers to go", STATE_TIMEOUT, || {
+        let left: Vec<String> = d
+            .data_entries(layers)
+            .difference(&before)
+            .cloned()
+            .collect();
+        (left.iter().all(|n| n.ends_with("-init"))).then_some(())
+    });
+    assert!(
+        d.data_entries(layers).contains(inits[0].as_str()),
+        "init layer kept for the image"
+    );
+    d.docker(&["rmi", &repo]).ok("rmi");
+    poll("the init layer to go with the image", STATE_TIMEOUT, || {
+        (!d.data_entries(layers).contains(inits[0].as_str())).then_some(())
+    });
 }

@@ -138,11 +138,7 @@ impl ContainerService {
 
     fn try_make_layers_and_files(&self, c: &Container, image_top: Option<&str>) -> Result<()> {
         let rw: LayerId = layer_id(&c.mount_id)?;
-        let init: LayerId = layer_id(&format!("{}-init", c.mount_id))?;
-        let parent = image_top.map(layer_id).transpose()?;
-        self.graph.create(&init, parent.as_ref())?;
-        write_init_layer(&self.graph.diff_dir(&init)?)
-            .map_err(|e| ServiceError::from_err("writing init layer", &e))?;
+        let init = self.init_layer(&c.mount_id, image_top)?;
         self.graph.create(&rw, Some(&init))?;
         let parent_chain = self
             .images
@@ -175,6 +171,40 @@ impl ContainerService {
         self.write_new_record(c)
     }
 
+    /// The init layer a new container's read-write layer sits on. Its contents, empty
+    /// placeholders for what the runtime mounts over (`/etc/hosts`, `/dev/console`, ...), are
+    /// the same for every container, so the containers of an image share one,
+    /// `<image top layer>-init`, made by the first of them and removed with that image layer
+    /// ([`crate::image::gc_layers`]); that saves a layer's worth of directories and files on
+    /// every create and remove. An image without layers gets one per container,
+    /// `<mount id>-init`, as dockerd makes for all.
+    fn init_layer(&self, mount_id: &str, image_top: Option<&str>) -> Result<LayerId> {
+        let write = |init: &LayerId| -> Result<()> {
+            write_init_layer(&self.graph.diff_dir(init)?)
+                .map_err(|e| ServiceError::from_err("writing init layer", &e))
+        };
+        let Some(top) = image_top else {
+            let init = layer_id(&format!("{mount_id}-init"))?;
+            self.graph.create(&init, None)?;
+            write(&init)?;
+            return Ok(init);
+        };
+        let init = shared_init_layer(top)?;
+        let _made_once = self
+            .init_layers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.graph.exists(&init) {
+            self.graph.create(&init, Some(&layer_id(top)?))?;
+        }
+        // Finished unless a crash cut its making short; never rewritten once complete (other
+        // containers may have it mounted as a lower layer).
+        if !init_layer_complete(&self.graph.diff_dir(&init)?) {
+            write(&init)?;
+        }
+        Ok(init)
+    }
+
     /// Best-effort removal of everything create makes (also used by remove).
     pub(super) fn discard_layers_and_files(&self, c: &Container) {
         for id in [c.mount_id.clone(), format!("{}-init", c.mount_id)] {
@@ -199,6 +229,16 @@ pub(super) fn layer_id(s: &str) -> Result<LayerId> {
 }
 
 /// Docker's init layer: mount points and placeholders the engine bind-mounts over.
+/// The init layer shared by the containers of an image whose top layer is `top` (a cache id).
+pub fn shared_init_layer(top: &str) -> Result<LayerId> {
+    layer_id(&format!("{top}-init"))
+}
+
+/// `etc/mtab` is the last entry [`write_init_layer`] makes.
+fn init_layer_complete(root: &Path) -> bool {
+    std::fs::symlink_metadata(root.join("etc/mtab")).is_ok()
+}
+
 fn write_init_layer(root: &Path) -> std::io::Result<()> {
     for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
         std::fs::create_dir_all(root.join(d))?;
@@ -264,11 +304,14 @@ fn validate_host_config(mut hc: HostConfig, warnings: &mut Vec<String>) -> Resul
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
         ));
     }
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
-        return Err(ServiceError::invalid(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-        )));
+    if hc.nano_cpus != 0 {
+        // Reads the cgroup's CPU quota and affinity: only when there is something to check.
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+        if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
+            return Err(ServiceError::invalid(format!(
+                "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )));
+        }
     }
     if hc.pids_limit.is_some_and(|p| p < 0) {
         hc.pids_limit = None;

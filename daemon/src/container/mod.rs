@@ -13,6 +13,7 @@ mod start;
 mod stop;
 
 pub use attach::AttachStreams;
+pub use create::shared_init_layer;
 pub use logs::{LogOptions, LogStream};
 pub use names::new_id;
 pub use query::ListOptions;
@@ -171,6 +172,8 @@ pub struct ContainerService {
     images: Arc<ImageStore>,
     cgroup_parent: String,
     table: Mutex<Table>,
+    /// Held while a shared init layer is looked for and made (see `create::init_layer`).
+    init_layers: Mutex<()>,
 }
 
 impl ContainerService {
@@ -188,6 +191,7 @@ impl ContainerService {
             images,
             cgroup_parent,
             table: Mutex::new(Table::default()),
+            init_layers: Mutex::new(()),
         }
     }
 

@@ -104,8 +104,9 @@ impl ContainerService {
         if self.graph.name() == "overlay2" {
             if let Some(upper) = dir(&c.mount_id) {
                 let base = upper.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                let mut lowers = vec![dir(&format!("{}-init", c.mount_id))];
+                let mut lowers = Vec::new();
                 if let Some(m) = self.images.mount(&c.id) {
+                    lowers.push(dir(&m.init_id));
                     let mut cur = m.parent;
                     while let Some(chain) = cur {
                         let l = self.images.layer(&chain);

@@ -373,6 +373,16 @@ pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) -> Vec<image::Laye
     let mut removed = Vec::new();
     for l in store.unreferenced_layers() {
         if let Ok(id) = l.cache_id.parse::<graphdriver::LayerId>() {
+            // The init layer containers of this image shared: no container uses it any more
+            // (their mount records would keep this layer referenced).
+            if let Ok(init) = crate::container::shared_init_layer(&l.cache_id) {
+                if graph.exists(&init) {
+                    if let Err(e) = graph.remove(&init) {
+                        tracing::warn!(layer = %init, error = %e, "removing unused init layer");
+                        continue;
+                    }
+                }
+            }
             if graph.exists(&id) {
                 if let Err(e) = graph.remove(&id) {
                     tracing::warn!(layer = %l.chain_id, error = %e, "removing unused layer");
