@@ -62,8 +62,17 @@ impl Meta {
 
     /// Owner, then mode (chown clears setuid), then xattrs; times are the caller's, since a
     /// directory's must wait until its children are written.
-    pub(super) fn apply(&self, path: &Path, is_symlink: bool) -> Result<()> {
-        fsutil::lchown(path, self.uid, self.gid)?;
+    /// Sets owner, mode and xattrs. `owner`: who already owns `path` when that is known
+    /// (made just now), so an ownership change that changes nothing is skipped.
+    pub(super) fn apply(
+        &self,
+        path: &Path,
+        is_symlink: bool,
+        owner: Option<(u32, u32)>,
+    ) -> Result<()> {
+        if owner != Some((self.uid, self.gid)) {
+            fsutil::lchown(path, self.uid, self.gid)?;
+        }
         if !is_symlink {
             fsutil::chmod(path, self.mode)?;
         }

@@ -9,10 +9,10 @@
 mod meta;
 mod path;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::SFlag;
@@ -44,12 +44,31 @@ pub(crate) enum Whiteouts {
 
 /// Unpacks `tar` into `root`; returns the total size of the regular files written.
 pub(crate) fn apply(root: &Path, tar: &mut dyn Read, whiteouts: Whiteouts) -> Result<u64> {
+    // The root: empty when the layer was just made (then nothing in it needs a look before
+    // being written); its setgid bit decides the group of what is made in it.
+    let root_md = std::fs::symlink_metadata(root).map_err(|e| Error::io("stat", root, e))?;
+    let root_empty = std::fs::read_dir(root)
+        .map_err(|e| Error::io("read directory", root, e))?
+        .next()
+        .is_none();
     let mut unpacker = Unpacker {
         root,
         whiteouts,
         touched: HashSet::new(),
         dir_times: Vec::new(),
         size: 0,
+        dirs: HashMap::from([(
+            PathBuf::new(),
+            KnownDir {
+                fresh: root_empty,
+                setgid: root_md.mode() & libc::S_ISGID != 0,
+            },
+        )]),
+        made: HashSet::new(),
+        owner: (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        ),
     };
     let read_err = |source| Error::ReadTar {
         layer: root.to_path_buf(),
@@ -72,7 +91,29 @@ struct Unpacker<'a> {
     /// Directory times, set at the end: writing a child changes its directory's mtime.
     dir_times: Vec<(PathBuf, TimeSpec, TimeSpec)>,
     size: u64,
+    /// Directories (relative) known to be real directories of the layer, checked or made by
+    /// this unpacking: each is looked at once, not once per entry below it.
+    dirs: HashMap<PathBuf, KnownDir>,
+    /// Entries (relative) this unpacking made. In a fresh directory nothing else exists.
+    made: HashSet<PathBuf>,
+    /// Our uid and gid: the owner of what we make, outside setgid directories.
+    owner: (u32, u32),
 }
+
+/// What the unpacking knows about one of the layer's directories.
+#[derive(Debug, Clone, Copy)]
+struct KnownDir {
+    /// Made by this unpacking (or the layer's empty root): it holds only entries in `made`.
+    fresh: bool,
+    /// What is made in it takes its group.
+    setgid: bool,
+}
+
+/// Not known: looked at, and owners always set.
+const UNKNOWN_DIR: KnownDir = KnownDir {
+    fresh: false,
+    setgid: true,
+};
 
 impl Unpacker<'_> {
     fn read_err(&self, source: io::Error) -> Error {
@@ -108,7 +149,8 @@ impl Unpacker<'_> {
             return self.root_entry(&name, kind, &meta);
         }
         let path = self.prepare_parents(&name, &rel)?;
-        let dir_exists = self.clear(&path, kind == EntryType::Directory)?;
+        let parent = self.known_parent(&rel);
+        let dir_exists = self.clear(&rel, &path, parent, kind == EntryType::Directory)?;
         match kind {
             EntryType::Directory if dir_exists => {}
             EntryType::Directory => fsutil::create_dir(&path, 0o700)?,
@@ -123,6 +165,7 @@ impl Unpacker<'_> {
             EntryType::Link => {
                 let target = self.link_target(&name, entry)?;
                 self.hard_link(&name, &target, &path)?;
+                self.made.insert(rel.clone());
                 self.touch(rel);
                 return Ok(()); // the target already carries the metadata
             }
@@ -136,8 +179,18 @@ impl Unpacker<'_> {
                 })
             }
         }
+        // Made just now by us: owned by us, or by our uid and the directory's group.
+        let owner = (!dir_exists && !parent.setgid).then_some(self.owner);
+        self.made.insert(rel.clone());
+        if kind == EntryType::Directory {
+            let known = KnownDir {
+                fresh: !dir_exists,
+                setgid: meta.mode & libc::S_ISGID != 0,
+            };
+            self.dirs.insert(rel.clone(), known);
+        }
         self.touch(rel);
-        meta.apply(&path, kind == EntryType::Symlink)?;
+        meta.apply(&path, kind == EntryType::Symlink, owner)?;
         if kind == EntryType::Directory {
             self.dir_times.push((path, meta.atime, meta.mtime));
             Ok(())
@@ -171,23 +224,44 @@ impl Unpacker<'_> {
                 reason: "the layer root can only be a directory",
             });
         }
-        meta.apply(self.root, false)?;
+        meta.apply(self.root, false, None)?;
+        if let Some(root) = self.dirs.get_mut(Path::new("")) {
+            root.setgid = meta.mode & libc::S_ISGID != 0;
+        }
         self.dir_times
             .push((self.root.to_path_buf(), meta.atime, meta.mtime));
         Ok(())
     }
 
     /// Makes sure every parent of `rel` is a real directory inside the layer, creating
-    /// missing ones (0755, as Docker does); returns the absolute path of `rel`.
+    /// missing ones (0755, as Docker does); returns the absolute path of `rel`. A directory
+    /// already checked or made is not looked at again; one below a fresh directory that this
+    /// unpacking did not make cannot exist, and is made without a look.
     fn prepare_parents(&mut self, name: &Path, rel: &Path) -> Result<PathBuf> {
-        let mut cur = self.root.to_path_buf();
         let mut cur_rel = PathBuf::new();
         if let Some(parent) = rel.parent() {
             for part in parent.components() {
-                cur.push(part);
+                let above = self.dirs.get(&cur_rel).copied().unwrap_or(UNKNOWN_DIR);
                 cur_rel.push(part);
-                if let Parent::Missing = path::check_parent(name, &cur)? {
-                    fsutil::create_dir(&cur, 0o755)?;
+                if !self.dirs.contains_key(&cur_rel) {
+                    let cur = self.root.join(&cur_rel);
+                    let missing = if above.fresh && !self.made.contains(&cur_rel) {
+                        true
+                    } else {
+                        matches!(path::check_parent(name, &cur)?, Parent::Missing)
+                    };
+                    let known = if missing {
+                        fsutil::create_dir(&cur, 0o755)?;
+                        self.made.insert(cur_rel.clone());
+                        // A new directory in a setgid one is setgid too.
+                        KnownDir {
+                            fresh: true,
+                            setgid: above.setgid,
+                        }
+                    } else {
+                        UNKNOWN_DIR
+                    };
+                    self.dirs.insert(cur_rel.clone(), known);
                 }
                 self.touch(cur_rel.clone());
             }
@@ -195,15 +269,46 @@ impl Unpacker<'_> {
         Ok(self.root.join(rel))
     }
 
+    /// What is known of the directory holding `rel`.
+    fn known_parent(&self, rel: &Path) -> KnownDir {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        self.dirs.get(parent).copied().unwrap_or(UNKNOWN_DIR)
+    }
+
     /// Removes what is at `path` unless both it and the new entry are directories (then the
     /// two merge, as in Docker). Returns whether a directory was kept.
-    fn clear(&self, path: &Path, new_is_dir: bool) -> Result<bool> {
+    fn clear(
+        &mut self,
+        rel: &Path,
+        path: &Path,
+        parent: KnownDir,
+        new_is_dir: bool,
+    ) -> Result<bool> {
+        if parent.fresh && !self.made.contains(rel) {
+            return Ok(false);
+        }
         match std::fs::symlink_metadata(path) {
             Ok(md) if md.is_dir() && new_is_dir => Ok(true),
-            Ok(_) => fsutil::remove_all(path).map(|()| false),
+            Ok(_) => {
+                self.forget_below(rel);
+                fsutil::remove_all(path).map(|()| false)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io("stat", path, e)),
         }
+    }
+
+    /// `rel` and everything below it are going away.
+    fn forget_below(&mut self, rel: &Path) {
+        self.dirs.retain(|p, _| !p.starts_with(rel));
+        self.made.retain(|p| !p.starts_with(rel));
+    }
+
+    /// After a whiteout or an opaque marker, what this unpacking knew may be stale: start over
+    /// (layers with whiteouts are small).
+    fn forget_all(&mut self) {
+        self.dirs.clear();
+        self.made.clear();
     }
 
     fn write_file<R: Read>(&self, path: &Path, entry: &mut tar::Entry<'_, R>) -> Result<u64> {
@@ -308,6 +413,7 @@ impl Unpacker<'_> {
 
     /// `.wh.<target>`: the file `<target>` of the layers below is deleted.
     fn whiteout(&mut self, name: &Path, rel: &Path, target: &[u8], meta: &Meta) -> Result<()> {
+        self.forget_all();
         if target.is_empty() || target == b"." || target == b".." {
             return Err(Error::UnsafePath {
                 entry: name.to_path_buf(),
@@ -328,6 +434,7 @@ impl Unpacker<'_> {
 
     /// `.wh..wh..opq` in D: nothing of D from the layers below is visible.
     fn opaque(&mut self, name: &Path, rel: &Path) -> Result<()> {
+        self.forget_all();
         let path = self.prepare_parents(name, rel)?;
         let dir = path.parent().unwrap_or(self.root).to_path_buf();
         match self.whiteouts {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tar::EntryType;
 
-use super::tars::Tar;
+use super::tars::{Own, Tar, ROOT_644, ROOT_755};
 use super::{names, new_id, read, Fixture};
 use crate::{Error, GraphDriver};
 
@@ -88,6 +88,15 @@ pub(super) fn hostile_tars_are_rejected(make: Make<'_>) {
                 .bytes(),
         ),
         (
+            "symlink over a directory already written",
+            Tar::new()
+                .raw(EntryType::Directory, "x/", "", b"")
+                .raw(EntryType::Regular, "x/ok", "", b"ok")
+                .symlink("x", "/etc")
+                .raw(EntryType::Regular, &format!("x/{evil}"), "", b"x")
+                .bytes(),
+        ),
+        (
             "hardlink to /etc/passwd",
             Tar::new()
                 .raw(EntryType::Link, "pw", "/etc/passwd", b"")
@@ -156,6 +165,46 @@ pub(super) fn hostile_tars_are_rejected(make: Make<'_>) {
         diff.join("pw").metadata().expect("pw").ino(),
         diff.join("etc/passwd").metadata().expect("passwd").ino()
     );
+}
+
+/// Owners come from the tar exactly, also where the kernel would pick another group (in a
+/// setgid directory) and where nothing needs changing (root-owned entries).
+pub(super) fn owners_are_exact(make: Make<'_>) {
+    let fx = Fixture::new(make, "owners");
+    let d = &*fx.driver;
+    let shared = Own {
+        uid: 0,
+        gid: 50,
+        mode: 0o2775,
+    };
+    let user = Own {
+        uid: 1000,
+        gid: 1000,
+        mode: 0o600,
+    };
+    let tar = Tar::new()
+        .dir_own("g/", shared)
+        .file_own("g/root", b"r", ROOT_644)
+        .dir_own("g/sub/", ROOT_755)
+        .file_own("g/sub/f", b"f", ROOT_644)
+        .file_own("g/new/deep", b"d", ROOT_644)
+        .file_own("u", b"u", user)
+        .bytes();
+    let id = fx.layer(None, Some(&tar));
+    let diff = d.diff_dir(&id).expect("diff dir");
+    let owner = |p: &str| {
+        let md = std::fs::symlink_metadata(diff.join(p)).expect("stat");
+        (md.uid(), md.gid(), md.mode() & 0o7777)
+    };
+    assert_eq!(owner("g"), (0, 50, 0o2775));
+    assert_eq!(owner("g/root"), (0, 0, 0o644));
+    assert_eq!(owner("g/sub"), (0, 0, 0o755));
+    assert_eq!(owner("g/sub/f"), (0, 0, 0o644));
+    // A directory the tar did not list is made 0755 and, inside a setgid one, keeps the
+    // kernel's group; the tar's file in it gets the tar's owner.
+    assert_eq!(owner("g/new/deep"), (0, 0, 0o644));
+    assert_eq!(owner("u"), (1000, 1000, 0o600));
+    d.remove(&id).expect("remove");
 }
 
 pub(super) fn opaque_keeps_entries_of_the_same_tar(make: Make<'_>) {

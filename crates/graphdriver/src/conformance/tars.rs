@@ -100,6 +100,11 @@ impl Tar {
         self.add(header(EntryType::Fifo, ROOT_644, 0), path, b"")
     }
 
+    /// A directory with this owner and mode.
+    pub(super) fn dir_own(&mut self, path: &str, own: Own) -> &mut Self {
+        self.add(header(EntryType::Directory, own, 0), path, b"")
+    }
+
     pub(super) fn char_dev(&mut self, path: &str, major: u32, minor: u32) -> &mut Self {
         let mut h = header(EntryType::Char, ROOT_644, 0);
         h.set_device_major(major).expect("ustar header");
