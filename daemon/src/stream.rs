@@ -1,8 +1,13 @@
-//! Blocking producers feeding streamed response bodies (export, save).
+//! Bridges between blocking code and async streams: blocking producers feeding response
+//! bodies (export, save), and blocking consumers of request bodies and downloads (load, pull).
 
 use bytes::Bytes;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
 
 /// A blocking `Write` into the channel a response body reads from; a gone client is a
 /// broken pipe.
@@ -17,5 +22,63 @@ impl Write for ChannelWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A blocking `Read` over chunks sent from the async side (a request body, a download). A
+/// chunk that failed to arrive reads as an error; a closed channel is the end.
+pub struct ChannelReader {
+    rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
+    chunk: Bytes,
+}
+
+impl ChannelReader {
+    pub fn new(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> Self {
+        Self {
+            rx,
+            chunk: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// An `AsyncWrite` into the channel a [`ChannelReader`] reads: a download written here is read
+/// by blocking code as it arrives. A gone reader is a broken pipe.
+pub struct ChannelSink(pub PollSender<std::result::Result<Bytes, String>>);
+
+impl AsyncWrite for ChannelSink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let gone = |_| std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        ready!(self.0.poll_reserve(cx)).map_err(gone)?;
+        self.0
+            .send_item(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(gone)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

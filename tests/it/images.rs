@@ -204,8 +204,16 @@ fn containers_of_an_image_share_its_init_layer() {
     // An image with a top layer of its own (imported busybox shares the harness's).
     let repo = unique("shared-init");
     let base = unique("shared-init-base");
-    d.docker(&["run", "--name", &base, "busybox", "sh", "-c", "echo x >/own"])
-        .ok("run base");
+    d.docker(&[
+        "run",
+        "--name",
+        &base,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x >/own",
+    ])
+    .ok("run base");
     d.docker(&["commit", &base, &repo]).ok("commit");
     d.docker(&["rm", &base]).ok("rm base");
     let layers = if d.driver == "vfs" {

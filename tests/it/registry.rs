@@ -374,3 +374,59 @@ fn rmi_of_the_last_tag_drops_the_repos_digests() {
     );
     assert!(d.image_ids().is_empty(), "images left: {:?}", d.image_ids());
 }
+
+/// A layer blob that does not match its digest fails the pull, although it is unpacked while
+/// it downloads, and leaves no layer behind.
+#[test]
+fn corrupt_layer_blob_fails_the_pull_and_leaves_nothing() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let name = r.name("corrupt:1");
+    push_busybox(&d, &name);
+    let before = d.data_entries(&d.driver);
+    // The layer is the biggest blob; flip bytes in its middle, keeping its size.
+    let mut blobs = Vec::new();
+    let mut dirs = vec![r.dir.path().join("data")];
+    while let Some(dir) = dirs.pop() {
+        for e in fs::read_dir(&dir).expect("read registry storage").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n == "data")
+                && p.to_string_lossy().contains("/blobs/")
+            {
+                blobs.push(p);
+            }
+        }
+    }
+    let layer = blobs
+        .iter()
+        .max_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a blob in the registry");
+    let mut bytes = fs::read(layer).expect("read layer blob");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b = !*b;
+    }
+    fs::write(layer, &bytes).expect("corrupt layer blob");
+
+    let out = d.docker(&["pull", &name]);
+    assert_ne!(
+        out.code(),
+        0,
+        "pull of a corrupt blob succeeded:\n{}",
+        out.out()
+    );
+    assert!(d.image_ids().is_empty(), "images: {:?}", d.image_ids());
+    assert!(
+        d.layer_records().is_empty(),
+        "layers: {:?}",
+        d.layer_records()
+    );
+    let left: Vec<String> = d
+        .data_entries(&d.driver)
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "layer dirs left: {left:?}");
+}

@@ -3,13 +3,12 @@
 
 use super::ImageService;
 use crate::error::{Result, ServiceError};
-use crate::stream::ChannelWriter;
+use crate::stream::{ChannelReader, ChannelWriter};
 use api::image::ProgressMessage;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::archive::{self, ArchiveImage, SaveImage, SaveLayer};
 use image::{chain_id, Digest, ImageConfig, LayerMeta, Reference};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -172,37 +171,6 @@ fn stream_line(text: String) -> ProgressMessage {
     ProgressMessage {
         stream: Some(text),
         ..Default::default()
-    }
-}
-
-/// A blocking `Read` over the request body's chunks, sent from the async side. A body that
-/// failed to arrive reads as an error; a closed channel is the end of the archive.
-struct ChannelReader {
-    rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
-    chunk: Bytes,
-}
-
-impl ChannelReader {
-    fn new(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> Self {
-        Self {
-            rx,
-            chunk: Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(chunk)) => self.chunk = chunk,
-                Some(Err(e)) => return Err(std::io::Error::other(e)),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
     }
 }
 

@@ -1,9 +1,11 @@
 //! `POST /images/create?fromImage=`: pull from a registry with Docker's progress stream.
 //! The manifest is resolved before answering (a missing image is a plain 404); layers already
-//! present are not fetched, the others are downloaded concurrently and applied in order.
+//! present are not fetched, the others are downloaded concurrently and applied in order, the
+//! first of them while it downloads.
 
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
+use crate::stream::{ChannelReader, ChannelSink};
 use api::image::{ErrorDetail, ProgressDetail, ProgressMessage};
 use futures_util::StreamExt;
 use image::{ImageConfig, LayerMeta};
@@ -11,6 +13,7 @@ use registry::{Credentials, Descriptor, Platform, Reference as RegRef};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
 
 /// Progress lines of one pull or push.
 pub type Progress = mpsc::Sender<ProgressMessage>;
@@ -114,7 +117,23 @@ impl ImageService {
                 missing.push(i);
             }
         }
-        let downloads: Vec<(usize, Result<PathBuf>)> = futures_util::stream::iter(missing.clone())
+        // The first missing layer is unpacked while it downloads; the others download to
+        // scratch files meanwhile (up to 3 at a time) and are unpacked in order after it.
+        let first = missing.first().copied();
+        let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
+        let streamed = async {
+            match first {
+                Some(i) => {
+                    let (d, diff_id) = (&layers[i], &cfg.rootfs.diff_ids[i]);
+                    Some(
+                        self.stream_layer(r, creds, d, diff_id, parent_of(i), tx)
+                            .await,
+                    )
+                }
+                None => None,
+            }
+        };
+        let rest = futures_util::stream::iter(missing.iter().skip(1).copied())
             .map(|i| {
                 let svc = self.clone();
                 let d = layers[i].clone();
@@ -122,14 +141,17 @@ impl ImageService {
                 async move { (i, svc.download(r, creds, &d, &tx).await) }
             })
             .buffer_unordered(3)
-            .collect()
-            .await;
+            .collect::<Vec<(usize, Result<PathBuf>)>>();
+        let (streamed, downloads) = tokio::join!(streamed, rest);
         let mut files = std::collections::HashMap::new();
         for (i, f) in downloads {
             files.insert(i, TempBlob(f?));
         }
-        let mut parent: Option<LayerMeta> = None;
+        let mut parent: Option<LayerMeta> = streamed.transpose()?;
         for (i, d) in layers.iter().enumerate() {
+            if Some(i) <= first {
+                continue;
+            }
             let layer = match (self.store.layer(&chains[i]), files.remove(&i)) {
                 (Some(l), _) => l,
                 (None, Some(blob)) => {
@@ -140,11 +162,7 @@ impl ImageService {
                     let l = blocking(move || {
                         let file = std::fs::File::open(&blob.0)
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                        let mut tar = image::decompress(file).map_err(|e| {
-                            ServiceError::invalid(format!("decompressing layer: {e}"))
-                        })?;
-                        svc.ingest_layer(p.as_ref(), &mut tar, Some(&diff_id))
-                            .map(|(l, _)| l) // held by `_holds`
+                        svc.unpack_layer(file, p.as_ref(), &diff_id)
                     })
                     .await?;
                     let _ = tx
@@ -206,6 +224,78 @@ impl ImageService {
         Ok(())
     }
 
+    /// Downloads layer `d` and unpacks it as it arrives. A blob that turns out not to match
+    /// its digest fails the unpacking too (the error reaches the reader before the end of the
+    /// stream), so nothing of it is kept.
+    async fn stream_layer(
+        self: &Arc<Self>,
+        r: &RegRef,
+        creds: &Credentials,
+        d: &Descriptor,
+        diff_id: &image::Digest,
+        parent: Option<LayerMeta>,
+        tx: &Progress,
+    ) -> Result<LayerMeta> {
+        let (chunks_tx, chunks_rx) = mpsc::channel(16);
+        let svc = self.clone();
+        let diff_id = diff_id.clone();
+        let unpacked = blocking(move || {
+            svc.unpack_layer(ChannelReader::new(chunks_rx), parent.as_ref(), &diff_id)
+        });
+        let id = short(&d.digest);
+        let (svc, shown) = (self.clone(), id.clone());
+        // Owns the sender: once it is done, the reader sees the end of the blob.
+        let download = async move {
+            let (id, chunks_tx) = (shown, chunks_tx);
+            let mut sink = ChannelSink(PollSender::new(chunks_tx.clone()));
+            let fetched = svc
+                .registry()
+                .fetch_blob(
+                    r,
+                    creds,
+                    d,
+                    &mut sink,
+                    &mut progress_reporter(tx, &id, d.size),
+                )
+                .await;
+            drop(sink);
+            match fetched {
+                Ok(()) => {
+                    let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
+                    let _ = tx.send(status("Download complete", Some(&id))).await;
+                    let _ = tx.send(status("Extracting", Some(&id))).await;
+                    Ok(())
+                }
+                Err(e) => {
+                    let e = registry_error(e);
+                    let _ = chunks_tx.send(Err(e.message().to_string())).await;
+                    Err(e)
+                }
+            }
+        };
+        let (downloaded, unpacked) = tokio::join!(download, unpacked);
+        // A failed download reached the reader as an error, so the unpacking failed with it;
+        // a failed unpacking stopped the download (its reader went away).
+        let layer = unpacked?;
+        downloaded?;
+        let _ = tx.send(status("Pull complete", Some(&id))).await;
+        Ok(layer)
+    }
+
+    /// Blocking: decompresses `blob` and ingests it on top of `parent`, checked against
+    /// `diff_id`. The layer stays held by the pull's holds until its image is written.
+    fn unpack_layer(
+        &self,
+        blob: impl std::io::Read + Send + 'static,
+        parent: Option<&LayerMeta>,
+        diff_id: &image::Digest,
+    ) -> Result<LayerMeta> {
+        let mut tar = image::decompress(blob)
+            .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
+        self.ingest_layer(parent, &mut tar, Some(diff_id))
+            .map(|(l, _)| l)
+    }
+
     /// Downloads one blob into the store's scratch space, reporting progress.
     async fn download(
         &self,
@@ -223,23 +313,14 @@ impl ImageService {
             .await
             .map_err(|e| ServiceError::from_err("creating blob file", &e))?;
         let id = short(&d.digest);
-        let total = d.size;
-        let mut last = 0u64;
-        let progress_tx = tx.clone();
-        let mut report = |n: u64| {
-            if n == total || n >= last + 256 * 1024 {
-                last = n;
-                let _ = progress_tx.try_send(ProgressMessage {
-                    status: Some("Downloading".into()),
-                    id: Some(id.clone()),
-                    progress: Some(progress_bar(n, total)),
-                    progress_detail: Some(ProgressDetail { current: n, total }),
-                    ..Default::default()
-                });
-            }
-        };
         self.registry()
-            .fetch_blob(r, creds, d, &mut file, &mut report)
+            .fetch_blob(
+                r,
+                creds,
+                d,
+                &mut file,
+                &mut progress_reporter(tx, &id, d.size),
+            )
             .await
             .map_err(registry_error)?;
         use tokio::io::AsyncWriteExt;
@@ -259,6 +340,23 @@ struct TempBlob(PathBuf);
 impl Drop for TempBlob {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// "Downloading" lines with a progress bar, every 256 KiB and at the end.
+fn progress_reporter<'a>(tx: &'a Progress, id: &'a str, total: u64) -> impl FnMut(u64) + Send + 'a {
+    let mut last = 0u64;
+    move |n: u64| {
+        if n == total || n >= last + 256 * 1024 {
+            last = n;
+            let _ = tx.try_send(ProgressMessage {
+                status: Some("Downloading".into()),
+                id: Some(id.to_string()),
+                progress: Some(progress_bar(n, total)),
+                progress_detail: Some(ProgressDetail { current: n, total }),
+                ..Default::default()
+            });
+        }
     }
 }
 
