@@ -54,6 +54,11 @@ pub struct ContainerSpec {
     pub cgroup_parent: String,
     /// Docker json-file log of the container's output; empty disables logging.
     pub log_path: PathBuf,
+    /// The container is removed once it exits and never started again (`--rm`): its shim
+    /// reports the exit first and removes the cgroup after (the removal removes it too). For
+    /// any other container the cgroup is gone before the exit is reported, so that a
+    /// restart cannot meet the old shim still removing it.
+    pub auto_remove: bool,
 }
 
 /// How the container's network namespace is set up.

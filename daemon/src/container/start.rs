@@ -177,6 +177,7 @@ impl ContainerService {
             shm_size: u64::try_from(hc.shm_size).unwrap_or(0),
             cgroup_parent: self.cgroup_parent_of(c),
             log_path: self.paths.log_path(&c.id),
+            auto_remove: hc.auto_remove,
         }
     }
 

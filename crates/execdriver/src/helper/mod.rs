@@ -164,10 +164,18 @@ fn run(bundle: &Path, netns_ready: bool, events: &mut EventSink) -> Result<(), S
     if let Err(e) = write_atomic(&bundle.join(EXIT_FILE), &json) {
         shim_log(format_args!("{}", chain(&e)));
     }
-    // Removed before `Exited` is sent, so a daemon reacting to it (`run --rm`) finds it gone.
-    if let Err(e) = cgroup.remove() {
-        shim_log(format_args!("failed to remove cgroup: {}", chain(&e)));
+    let remove_cgroup = || {
+        if let Err(e) = cgroup.remove() {
+            shim_log(format_args!("failed to remove cgroup: {}", chain(&e)));
+        }
+    };
+    // See `ContainerSpec::auto_remove` for the order.
+    if spec.auto_remove {
+        events.send(&Event::Exited(info));
+        remove_cgroup();
+    } else {
+        remove_cgroup();
+        events.send(&Event::Exited(info));
     }
-    events.send(&Event::Exited(info));
     Ok(())
 }
