@@ -425,6 +425,39 @@ impl ImageStore {
         fs::rename(tar, &dst).at(&dst)
     }
 
+    /// Remembers that registry blob `blob` (a compressed layer, `sha256:…`) unpacks to
+    /// `diff_id`, in Docker's `distribution/diffid-by-digest/sha256/<hex>`. Only a hint for
+    /// later pulls (which layer to start downloading before the image config arrives): written
+    /// without fsync, and a failure to write it is only logged.
+    pub fn set_blob_diff_id(&self, blob: &str, diff_id: &Digest) {
+        let Some(path) = self.blob_diff_id_path(blob) else {
+            return;
+        };
+        let written = path
+            .parent()
+            .map_or(Ok(()), |d| std::fs::create_dir_all(d).at(d))
+            .and_then(|()| write_replace(&path, diff_id.as_str().as_bytes()));
+        if let Err(e) = written {
+            tracing::debug!(blob, error = %e, "blob to diff id hint not written");
+        }
+    }
+
+    /// The diff id registry blob `blob` unpacked to when it was last pulled or pushed.
+    pub fn blob_diff_id(&self, blob: &str) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.blob_diff_id_path(blob)?).ok()?;
+        text.trim().parse().ok()
+    }
+
+    fn blob_diff_id_path(&self, blob: &str) -> Option<PathBuf> {
+        let hex = blob.strip_prefix("sha256:")?;
+        let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| {
+            self.root
+                .join("distribution/diffid-by-digest/sha256")
+                .join(hex)
+        })
+    }
+
     /// Scratch space on the store's filesystem (renames from here into the store are atomic).
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
@@ -623,5 +656,22 @@ mod tests {
             .map(|l| l.chain_id)
             .collect();
         assert_eq!(gone, vec![top, a], "top layer first");
+    }
+
+    #[test]
+    fn blob_diff_id_hints_survive_reopen_and_refuse_odd_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = Digest::of(b"compressed").to_string();
+        let diff = Digest::of(b"layer");
+        ImageStore::open(dir.path())
+            .unwrap()
+            .set_blob_diff_id(&blob, &diff);
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(s.blob_diff_id(&blob), Some(diff.clone()));
+        assert_eq!(s.blob_diff_id(&Digest::of(b"other").to_string()), None);
+        // Not a sha256 digest: neither written nor read (no path outside the store).
+        s.set_blob_diff_id("sha256:../../escape", &diff);
+        assert_eq!(s.blob_diff_id("sha256:../../escape"), None);
+        assert!(!dir.path().join("escape").exists());
     }
 }

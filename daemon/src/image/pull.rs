@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use image::{ImageConfig, LayerMeta};
 use registry::{Credentials, Descriptor, Platform, Reference as RegRef};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
@@ -83,6 +84,12 @@ impl ImageService {
                 Some(&shown_tag),
             ))
             .await;
+        // The layer that is probably the first one missing starts downloading now, while the
+        // config is fetched (a guess from the blob digests of earlier pulls and pushes).
+        let layers = &resolved.manifest.layers;
+        let mut prefetch = self
+            .first_missing_guess(layers)
+            .map(|i| (i, self.fetch_layer(r, creds, &layers[i], tx)));
         let mut config = Vec::new();
         self.registry()
             .fetch_blob(
@@ -96,7 +103,6 @@ impl ImageService {
             .map_err(registry_error)?;
         let cfg: ImageConfig =
             serde_json::from_slice(&config).map_err(image::Error::InvalidConfig)?;
-        let layers = &resolved.manifest.layers;
         if cfg.rootfs.diff_ids.len() != layers.len() {
             return Err(ServiceError::invalid(
                 "manifest and image config disagree on the number of layers",
@@ -120,15 +126,21 @@ impl ImageService {
         // The first missing layer is unpacked while it downloads; the others download to
         // scratch files meanwhile (up to 3 at a time) and are unpacked in order after it.
         let first = missing.first().copied();
+        let fetching = match prefetch.take() {
+            Some((i, f)) if Some(i) == first => Some(f),
+            Some((_, f)) => {
+                f.task.abort(); // a wrong guess
+                None
+            }
+            None => None,
+        };
         let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
         let streamed = async {
             match first {
                 Some(i) => {
                     let (d, diff_id) = (&layers[i], &cfg.rootfs.diff_ids[i]);
-                    Some(
-                        self.stream_layer(r, creds, d, diff_id, parent_of(i), tx)
-                            .await,
-                    )
+                    let f = fetching.unwrap_or_else(|| self.fetch_layer(r, creds, d, tx));
+                    Some(self.unpack_fetched(f, d, diff_id, parent_of(i), tx).await)
                 }
                 None => None,
             }
@@ -159,10 +171,11 @@ impl ImageService {
                     let svc = self.clone();
                     let diff_id = cfg.rootfs.diff_ids[i].clone();
                     let p = parent.clone();
+                    let digest = d.digest.clone();
                     let l = blocking(move || {
                         let file = std::fs::File::open(&blob.0)
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                        svc.unpack_layer(file, p.as_ref(), &diff_id)
+                        svc.unpack_layer(file, p.as_ref(), &diff_id, &digest)
                     })
                     .await?;
                     let _ = tx
@@ -224,54 +237,104 @@ impl ImageService {
         Ok(())
     }
 
-    /// Downloads layer `d` and unpacks it as it arrives. A blob that turns out not to match
-    /// its digest fails the unpacking too (the error reaches the reader before the end of the
-    /// stream), so nothing of it is kept.
-    async fn stream_layer(
+    /// Which layer is probably the first one missing here: the first whose blob was never
+    /// pulled or pushed before, or whose layer is gone. `None` if all seem present.
+    fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<usize> {
+        let mut chain: Option<image::Digest> = None;
+        for (i, d) in layers.iter().enumerate() {
+            let Some(diff_id) = self.store.blob_diff_id(&d.digest) else {
+                return Some(i);
+            };
+            let c = image::chain_id(chain.as_ref(), &diff_id);
+            if self.store.layer(&c).is_none() {
+                return Some(i);
+            }
+            chain = Some(c);
+        }
+        None
+    }
+
+    /// Starts downloading layer `d` into a channel, for [`Self::unpack_fetched`]. A blob that
+    /// does not match its digest reaches the reader as an error before the end of the stream.
+    fn fetch_layer(
         self: &Arc<Self>,
         r: &RegRef,
         creds: &Credentials,
+        d: &Descriptor,
+        tx: &Progress,
+    ) -> Fetching {
+        let (chunks_tx, chunks) = mpsc::channel(16);
+        let announced = Arc::new(AtomicBool::new(false));
+        let (svc, r, creds, d, tx) = (
+            self.clone(),
+            r.clone(),
+            creds.clone(),
+            d.clone(),
+            tx.clone(),
+        );
+        let shown = announced.clone();
+        let task = tokio::spawn(async move {
+            let id = short(&d.digest);
+            let mut report = progress_reporter(&tx, &id, d.size);
+            let mut sink = ChannelSink(PollSender::new(chunks_tx.clone()));
+            let fetched = svc
+                .registry()
+                .fetch_blob(&r, &creds, &d, &mut sink, &mut |n| {
+                    if shown.load(Ordering::Relaxed) {
+                        report(n);
+                    }
+                })
+                .await;
+            drop(sink);
+            if let Err(e) = fetched {
+                let e = registry_error(e);
+                let _ = chunks_tx.send(Err(e.message().to_string())).await;
+                return Err(e);
+            }
+            // The last sender goes with this task: the reader sees the end of the blob.
+            Ok(())
+        });
+        Fetching {
+            chunks,
+            task,
+            announced,
+        }
+    }
+
+    /// Unpacks a layer while it downloads; nothing of it is kept if either fails.
+    async fn unpack_fetched(
+        self: &Arc<Self>,
+        f: Fetching,
         d: &Descriptor,
         diff_id: &image::Digest,
         parent: Option<LayerMeta>,
         tx: &Progress,
     ) -> Result<LayerMeta> {
-        let (chunks_tx, chunks_rx) = mpsc::channel(16);
+        // "Pulling fs layer" has been sent: its download progress may show now.
+        f.announced.store(true, Ordering::Relaxed);
         let svc = self.clone();
-        let diff_id = diff_id.clone();
+        let (diff_id, digest) = (diff_id.clone(), d.digest.clone());
+        let chunks = f.chunks;
         let unpacked = blocking(move || {
-            svc.unpack_layer(ChannelReader::new(chunks_rx), parent.as_ref(), &diff_id)
+            svc.unpack_layer(
+                ChannelReader::new(chunks),
+                parent.as_ref(),
+                &diff_id,
+                &digest,
+            )
         });
         let id = short(&d.digest);
-        let (svc, shown) = (self.clone(), id.clone());
-        // Owns the sender: once it is done, the reader sees the end of the blob.
-        let download = async move {
-            let (id, chunks_tx) = (shown, chunks_tx);
-            let mut sink = ChannelSink(PollSender::new(chunks_tx.clone()));
-            let fetched = svc
-                .registry()
-                .fetch_blob(
-                    r,
-                    creds,
-                    d,
-                    &mut sink,
-                    &mut progress_reporter(tx, &id, d.size),
-                )
-                .await;
-            drop(sink);
-            match fetched {
-                Ok(()) => {
-                    let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
-                    let _ = tx.send(status("Download complete", Some(&id))).await;
-                    let _ = tx.send(status("Extracting", Some(&id))).await;
-                    Ok(())
-                }
-                Err(e) => {
-                    let e = registry_error(e);
-                    let _ = chunks_tx.send(Err(e.message().to_string())).await;
-                    Err(e)
-                }
+        let download = async {
+            let done = f
+                .task
+                .await
+                .map_err(|e| ServiceError::internal(format!("download task failed: {e}")))?;
+            if done.is_ok() {
+                let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
+                let _ = tx.send(status("Download complete", Some(&id))).await;
+                let _ = tx.send(status("Extracting", Some(&id))).await;
             }
+            done
         };
         let (downloaded, unpacked) = tokio::join!(download, unpacked);
         // A failed download reached the reader as an error, so the unpacking failed with it;
@@ -289,11 +352,13 @@ impl ImageService {
         blob: impl std::io::Read + Send + 'static,
         parent: Option<&LayerMeta>,
         diff_id: &image::Digest,
+        digest: &str,
     ) -> Result<LayerMeta> {
         let mut tar = image::decompress(blob)
             .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
-        self.ingest_layer(parent, &mut tar, Some(diff_id))
-            .map(|(l, _)| l)
+        let (layer, _) = self.ingest_layer(parent, &mut tar, Some(diff_id))?;
+        self.store.set_blob_diff_id(digest, diff_id);
+        Ok(layer)
     }
 
     /// Downloads one blob into the store's scratch space, reporting progress.
@@ -332,6 +397,14 @@ impl ImageService {
         std::mem::forget(guard);
         Ok(path)
     }
+}
+
+/// A layer download under way (see [`ImageService::fetch_layer`]).
+struct Fetching {
+    chunks: mpsc::Receiver<std::result::Result<bytes::Bytes, String>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    /// Progress lines are held back until the layer has been announced.
+    announced: Arc<AtomicBool>,
 }
 
 /// A downloaded blob, deleted when dropped.

@@ -149,6 +149,7 @@ impl ImageService {
             .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple()));
         let staged = out.clone();
         let (digest, size) = blocking(move || gzip(&tar, &staged)).await?;
+        self.store.set_blob_diff_id(&digest, diff_id);
         let desc = Descriptor {
             media_type: LAYER_GZIP.into(),
             digest: digest.clone(),
