@@ -97,6 +97,15 @@ median_ms() {
         END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.1f", m / 1000 }'
 }
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# The CPU time the hypervisor gave to others while we wanted it ("steal"), in percent of all
+# CPU time since $STAT0 (a /proc/stat "cpu" line): on a shared host, timings swing with it.
+cpu_line() { head -1 /proc/stat; }
+steal_pct() {
+    printf '%s\n%s\n' "$1" "$(cpu_line)" | awk '
+        NR == 1 { for (i = 2; i <= NF; i++) a[i] = $i }
+        NR == 2 { for (i = 2; i <= NF; i++) { d = $i - a[i]; t += d; if (i == 9) s = d } }
+        END { printf "%.0f", t ? 100 * s / t : 0 }'
+}
 
 # --- one engine ---------------------------------------------------------------------------
 # bench_engine NAME CLI...: fills RESULT_<metric> for the engine reached by CLI.
@@ -221,10 +230,14 @@ RD=("$RDOCKER" -H "unix://$SOCK")
 "${RD[@]}" run --rm busybox true >/dev/null 2>&1 || die "rdocker run failed"
 RESULT[rdocker,rss_idle]=$(rss_mb "$DAEMON_PID")
 echo "bench: rdockerd: $RUNS runs per run metric, $OPS per lifecycle metric"
+STAT0=$(cpu_line)
 bench_engine rdocker busybox "${RD[@]}"
+RESULT[rdocker,steal_run]=$(steal_pct "$STAT0")
 start_registry
 echo "bench: rdockerd: $IMAGE_OPS runs per commit/load/pull metric (registry on $REGISTRY)"
+STAT0=$(cpu_line)
 bench_image_ops rdocker busybox "${RD[@]}"
+RESULT[rdocker,steal_image]=$(steal_pct "$STAT0")
 RESULT[rdocker,rss_after]=$(rss_mb "$DAEMON_PID")
 
 # --- dockerd, if there is one ----------------------------------------------------------------
@@ -239,8 +252,12 @@ if [[ -S $DOCKER_SOCK ]] && command -v docker >/dev/null &&
     dockerd_pid=$(pgrep -xo dockerd || true)
     RESULT[docker,rss_idle]=${dockerd_pid:+$(rss_mb "$dockerd_pid")}
     echo "bench: dockerd found at $DOCKER_SOCK"
+    STAT0=$(cpu_line)
     bench_engine docker "$DOCKER_BENCH_IMAGE" "${DK[@]}"
+    RESULT[docker,steal_run]=$(steal_pct "$STAT0")
+    STAT0=$(cpu_line)
     bench_image_ops docker "$DOCKER_BENCH_IMAGE" "${DK[@]}"
+    RESULT[docker,steal_image]=$(steal_pct "$STAT0")
     RESULT[docker,rss_after]=${dockerd_pid:+$(rss_mb "$dockerd_pid")}
 fi
 
@@ -271,3 +288,5 @@ row "load -i busybox archive ~2 MB (target 25)" load ms
 row "pull ~1 MB from loopback registry (tgt 25)" pull ms
 row "daemon RSS after start + 1 run" rss_idle MB
 row "daemon RSS after the benchmark" rss_after MB
+row "host CPU steal during the run/lifecycle part" steal_run %
+row "host CPU steal during the image part" steal_image %
