@@ -24,6 +24,27 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Replaces `path` with `data`: temp file, fsync, rename. The content is on disk before the
+/// name points to it, so a crash never shows a torn file; the rename itself reaches the disk
+/// with the directory's next flush (a power loss right after may keep the old version), as
+/// with dockerd's atomic writer. For records whose loss is recoverable but whose corruption
+/// is not.
+pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .expect("synced writes target a file inside a directory");
+    let name = path
+        .file_name()
+        .expect("synced writes target a named file")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).at(&tmp)?;
+    f.write_all(data).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
+    drop(f);
+    fs::rename(&tmp, path).at(path)
+}
+
 /// Replaces `path` with `data` atomically with respect to process crashes (temp file + rename),
 /// without fsync: for records whose durability the caller secures with one later sync (see
 /// [`sync_filesystem`]) or that are re-derived after a power loss.

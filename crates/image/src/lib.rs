@@ -21,7 +21,7 @@ mod store;
 pub use compress::decompress;
 pub use digest::{chain_id, sha256_hex, Digest, DigestWriter, HashingReader};
 pub use error::{Error, Result};
-pub use fsutil::{sync_filesystem, write_atomic, write_replace};
+pub use fsutil::{sync_filesystem, write_atomic, write_replace, write_synced};
 pub use layers::{LayerMeta, MountMeta};
 pub use reference::Reference;
 pub use store::{ImageConfig, ImageStore, LayerHold, RootFs};

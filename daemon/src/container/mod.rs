@@ -278,15 +278,17 @@ impl ContainerService {
     }
 
     /// Writes a new container's `hostconfig.json`, then its fsynced `config.v2.json`: the commit
-    /// point of the create. The layers and files made before it are not synced (as Docker does
-    /// not): a power loss right after a create can leave a record whose rootfs is incomplete;
-    /// such a container fails to start with the graphdriver's error and can still be removed.
+    /// point of the create. As with dockerd, neither the layers and files made before it nor
+    /// the directory entry are synced: a power loss right after a create can lose the
+    /// container (restore then collects its leftovers) or leave a record whose rootfs is
+    /// incomplete, which fails to start with the graphdriver's error and can be removed; the
+    /// record itself is never torn.
     fn write_new_record(&self, c: &Container) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         let cfg = serde_json::to_vec(c).expect("container records always serialise");
         let hc = serde_json::to_vec(&c.host_config).expect("host configs always serialise");
         image::write_replace(&dir.join("hostconfig.json"), &hc)
-            .and_then(|_| image::write_atomic(&dir.join("config.v2.json"), &cfg))
+            .and_then(|_| image::write_synced(&dir.join("config.v2.json"), &cfg))
             .map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
