@@ -32,6 +32,80 @@ use crate::commands::{
 };
 use clap::{Parser, Subcommand};
 
+/// A verb's arguments, built only when the parser enters that verb (clap's `Command::defer`):
+/// `rdocker run` does not pay for defining the flags of thirty other verbs (their code would
+/// be paged in on every start).
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: clap::Args> clap::Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(augment_keeping_about::<T>)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(update_keeping_about::<T>)
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// Adds `T`'s args, keeping the verb's own description: built eagerly, a variant's settings
+/// (its doc comment) come after those of its args struct, so the struct's doc must not win
+/// when the args come later.
+fn augment_keeping_about<T: clap::Args>(cmd: clap::Command) -> clap::Command {
+    let about = About::of(&cmd);
+    about.restore(T::augment_args(cmd))
+}
+
+fn update_keeping_about<T: clap::Args>(cmd: clap::Command) -> clap::Command {
+    let about = About::of(&cmd);
+    about.restore(T::augment_args_for_update(cmd))
+}
+
+/// A command's `about` and `long_about`.
+struct About(
+    Option<clap::builder::StyledStr>,
+    Option<clap::builder::StyledStr>,
+);
+
+impl About {
+    fn of(cmd: &clap::Command) -> Self {
+        About(cmd.get_about().cloned(), cmd.get_long_about().cloned())
+    }
+
+    fn restore(self, cmd: clap::Command) -> clap::Command {
+        let cmd = match self.0 {
+            Some(a) => cmd.about(a),
+            None => cmd.about(None::<&'static str>),
+        };
+        match self.1 {
+            Some(a) => cmd.long_about(a),
+            None => cmd.long_about(None::<&'static str>),
+        }
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
 /// Where the daemon listens unless `-H`, `RDOCKER_HOST` or `DOCKER_HOST` say otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/rdocker.sock";
 
@@ -84,59 +158,59 @@ pub enum Command {
         disable_help_flag = true,
         override_usage = "rdocker run [OPTIONS] IMAGE [COMMAND] [ARG...]"
     )]
-    Run(RunArgs),
+    Run(Lazy<RunArgs>),
     /// Create a new container
     #[command(
         disable_help_flag = true,
         override_usage = "rdocker create [OPTIONS] IMAGE [COMMAND] [ARG...]"
     )]
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// Start one or more stopped containers
-    Start(StartArgs),
+    Start(Lazy<StartArgs>),
     /// Stop one or more running containers
-    Stop(StopArgs),
+    Stop(Lazy<StopArgs>),
     /// Kill one or more running containers
-    Kill(KillArgs),
+    Kill(Lazy<KillArgs>),
     /// Restart one or more containers
-    Restart(RestartArgs),
+    Restart(Lazy<RestartArgs>),
     /// Remove one or more containers
-    Rm(RmArgs),
+    Rm(Lazy<RmArgs>),
     /// List containers
-    Ps(PsArgs),
+    Ps(Lazy<PsArgs>),
     /// Fetch the logs of a container
-    Logs(LogsArgs),
+    Logs(Lazy<LogsArgs>),
     /// Return low-level information on Docker objects
-    Inspect(InspectArgs),
+    Inspect(Lazy<InspectArgs>),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(WaitArgs),
+    Wait(Lazy<WaitArgs>),
     /// List images
-    Images(ImagesArgs),
+    Images(Lazy<ImagesArgs>),
     /// Remove one or more images
-    Rmi(RmiArgs),
+    Rmi(Lazy<RmiArgs>),
     /// Import the contents from a tarball to create a filesystem image
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
     /// Show the Docker version information
-    Version(VersionArgs),
+    Version(Lazy<VersionArgs>),
     /// Display system-wide information
-    Info(InfoArgs),
+    Info(Lazy<InfoArgs>),
     /// Download an image from a registry
-    Pull(PullArgs),
+    Pull(Lazy<PullArgs>),
     /// Upload an image to a registry
-    Push(PushArgs),
+    Push(Lazy<PushArgs>),
     /// Load an image from a tar archive or STDIN
-    Load(LoadArgs),
+    Load(Lazy<LoadArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(SaveArgs),
+    Save(Lazy<SaveArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
+    Tag(Lazy<TagArgs>),
     /// Show the history of an image
-    History(HistoryArgs),
+    History(Lazy<HistoryArgs>),
     /// Create a new image from a container's changes
-    Commit(CommitArgs),
+    Commit(Lazy<CommitArgs>),
     /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
+    Export(Lazy<ExportArgs>),
     /// Inspect changes to files or directories on a container's filesystem
-    Diff(DiffArgs),
+    Diff(Lazy<DiffArgs>),
     /// Manage images
     #[command(subcommand, arg_required_else_help = true)]
     Image(ImageCommand),
@@ -153,26 +227,26 @@ pub enum Command {
 pub enum ImageCommand {
     /// List images
     #[command(visible_alias = "list")]
-    Ls(ImagesArgs),
+    Ls(Lazy<ImagesArgs>),
     /// Remove one or more images
     #[command(visible_alias = "remove")]
-    Rm(RmiArgs),
+    Rm(Lazy<RmiArgs>),
     /// Remove unused images
-    Prune(ImagePruneArgs),
+    Prune(Lazy<ImagePruneArgs>),
     /// Download an image from a registry
-    Pull(PullArgs),
+    Pull(Lazy<PullArgs>),
     /// Upload an image to a registry
-    Push(PushArgs),
+    Push(Lazy<PushArgs>),
     /// Load an image from a tar archive or STDIN
-    Load(LoadArgs),
+    Load(Lazy<LoadArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(SaveArgs),
+    Save(Lazy<SaveArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(TagArgs),
+    Tag(Lazy<TagArgs>),
     /// Show the history of an image
-    History(HistoryArgs),
+    History(Lazy<HistoryArgs>),
     /// Import the contents from a tarball to create a filesystem image
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
 }
 
 /// `rdocker container COMMAND`
@@ -180,51 +254,51 @@ pub enum ImageCommand {
 pub enum ContainerCommand {
     /// List containers
     #[command(visible_aliases = ["list", "ps"])]
-    Ls(PsArgs),
+    Ls(Lazy<PsArgs>),
     /// Remove one or more containers
     #[command(visible_alias = "remove")]
-    Rm(RmArgs),
+    Rm(Lazy<RmArgs>),
     /// Remove all stopped containers
-    Prune(ContainerPruneArgs),
+    Prune(Lazy<ContainerPruneArgs>),
     /// Create and run a new container from an image
     #[command(
         disable_help_flag = true,
         override_usage = "rdocker container run [OPTIONS] IMAGE [COMMAND] [ARG...]"
     )]
-    Run(RunArgs),
+    Run(Lazy<RunArgs>),
     /// Create a new container
     #[command(
         disable_help_flag = true,
         override_usage = "rdocker container create [OPTIONS] IMAGE [COMMAND] [ARG...]"
     )]
-    Create(CreateArgs),
+    Create(Lazy<CreateArgs>),
     /// Start one or more stopped containers
-    Start(StartArgs),
+    Start(Lazy<StartArgs>),
     /// Stop one or more running containers
-    Stop(StopArgs),
+    Stop(Lazy<StopArgs>),
     /// Kill one or more running containers
-    Kill(KillArgs),
+    Kill(Lazy<KillArgs>),
     /// Restart one or more containers
-    Restart(RestartArgs),
+    Restart(Lazy<RestartArgs>),
     /// Fetch the logs of a container
-    Logs(LogsArgs),
+    Logs(Lazy<LogsArgs>),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(WaitArgs),
+    Wait(Lazy<WaitArgs>),
     /// Create a new image from a container's changes
-    Commit(CommitArgs),
+    Commit(Lazy<CommitArgs>),
     /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
+    Export(Lazy<ExportArgs>),
     /// Inspect changes to files or directories on a container's filesystem
-    Diff(DiffArgs),
+    Diff(Lazy<DiffArgs>),
 }
 
 /// `rdocker system COMMAND`
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Show docker disk usage
-    Df(DfArgs),
+    Df(Lazy<DfArgs>),
     /// Display system-wide information
-    Info(InfoArgs),
+    Info(Lazy<InfoArgs>),
 }
 
 impl Command {
