@@ -14,6 +14,7 @@
 pub mod cgroups;
 mod driver;
 mod error;
+mod fdpass;
 pub mod helper;
 pub mod proto;
 mod spec;

@@ -23,8 +23,8 @@
 //! it a while longer changes nothing for anyone.
 
 use std::ffi::OsStr;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,8 +32,7 @@ use std::process::{Child, Command, Stdio};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
 use crate::error::{Error, Result};
@@ -126,7 +125,7 @@ impl Zygote {
         .map_err(|e| ForkError::NotSent(format!("send to zygote: {e}")))?;
         // From here on the zygote may have forked: whatever goes wrong, don't ask again.
         let failed = |msg: String| ForkError::Failed(msg);
-        let (reply, mut fds) = recv_packet(sock.as_fd(), 1)
+        let (reply, mut fds) = crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 1)
             .map_err(|e| failed(format!("receive from zygote: {e}")))?;
         match (reply.as_slice(), fds.pop()) {
             ([], _) => Err(failed("the zygote exited".into())),
@@ -145,39 +144,6 @@ impl Drop for Zygote {
         // Closing our end is the zygote's signal to exit; then reap it.
         drop(self.sock.take());
         let _ = self.process.wait();
-    }
-}
-
-/// Receives one packet and up to `max_fds` descriptors (close-on-exec); empty at EOF.
-fn recv_packet(
-    sock: std::os::fd::BorrowedFd<'_>,
-    max_fds: usize,
-) -> nix::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut buf = vec![0u8; MAX_PACKET];
-    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-    loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => {
-                let mut fds = Vec::new();
-                for c in m.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(raw) = c {
-                        fds.extend(raw.into_iter().map(crate::sys::own_received_fd));
-                    }
-                }
-                let n = m.bytes;
-                buf.truncate(n);
-                fds.truncate(max_fds);
-                return Ok((buf, fds));
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
     }
 }
 
@@ -229,7 +195,7 @@ pub fn main() -> i32 {
             held.release(true);
             continue;
         }
-        let (packet, fds) = match recv_packet(sock.as_fd(), 3) {
+        let (packet, fds) = match crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 3) {
             Ok((p, _)) if p.is_empty() => return 0,
             Ok(r) => r,
             Err(e) => {

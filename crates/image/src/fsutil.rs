@@ -4,51 +4,21 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename, and an
-/// fsync of the directory, so a crash leaves either the old or the new content, never half.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .expect("atomic writes target a file inside a directory");
-    fs::create_dir_all(dir).at(dir)?;
-    let name = path
-        .file_name()
-        .expect("atomic writes target a named file")
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).at(&tmp)?;
-    f.write_all(data).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    drop(f);
-    fs::rename(&tmp, path).at(path)?;
-    sync_dir(dir)
+/// How far a replacing write makes its result durable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Nothing is synced: atomic with respect to process crashes only.
+    None,
+    /// The temp file is fsynced before the rename.
+    File,
+    /// The temp file is fsynced, and the directory after the rename.
+    FileAndDir,
+    /// One `syncfs` before the rename (flushing every earlier write too), the directory after.
+    FilesystemAndDir,
 }
 
-/// Replaces `path` with `data`: temp file, fsync, rename. The content is on disk before the
-/// name points to it, so a crash never shows a torn file; the rename itself reaches the disk
-/// with the directory's next flush (a power loss right after may keep the old version), as
-/// with dockerd's atomic writer. For records whose loss is recoverable but whose corruption
-/// is not.
-pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .expect("synced writes target a file inside a directory");
-    let name = path
-        .file_name()
-        .expect("synced writes target a named file")
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).at(&tmp)?;
-    f.write_all(data).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    drop(f);
-    fs::rename(&tmp, path).at(path)
-}
-
-/// Replaces `path` with `data` atomically with respect to process crashes (temp file + rename),
-/// without fsync: for records whose durability the caller secures with one later sync (see
-/// [`sync_filesystem`]) or that are re-derived after a power loss.
-pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+/// Writes `data` to a temp file next to `path` and renames it over `path`, flushing as asked.
+fn replace(path: &Path, data: &[u8], flush: Flush) -> Result<()> {
     let dir = path
         .parent()
         .expect("replaced files live inside a directory");
@@ -57,8 +27,46 @@ pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
         .expect("replaced files are named")
         .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    fs::write(&tmp, data).at(&tmp)?;
-    fs::rename(&tmp, path).at(path)
+    let mut f = File::create(&tmp).at(&tmp)?;
+    f.write_all(data).at(&tmp)?;
+    if matches!(flush, Flush::File | Flush::FileAndDir) {
+        f.sync_all().at(&tmp)?;
+    }
+    drop(f);
+    if flush == Flush::FilesystemAndDir {
+        sync_filesystem(dir)?;
+    }
+    fs::rename(&tmp, path).at(path)?;
+    if matches!(flush, Flush::FileAndDir | Flush::FilesystemAndDir) {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename, and an
+/// fsync of the directory, so a crash leaves either the old or the new content, never half.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .expect("atomic writes target a file inside a directory");
+    fs::create_dir_all(dir).at(dir)?;
+    replace(path, data, Flush::FileAndDir)
+}
+
+/// Replaces `path` with `data`: temp file, fsync, rename. The content is on disk before the
+/// name points to it, so a crash never shows a torn file; the rename itself reaches the disk
+/// with the directory's next flush (a power loss right after may keep the old version), as
+/// with dockerd's atomic writer. For records whose loss is recoverable but whose corruption
+/// is not.
+pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    replace(path, data, Flush::File)
+}
+
+/// Replaces `path` with `data` atomically with respect to process crashes (temp file + rename),
+/// without fsync: for records whose durability the caller secures with one later sync (see
+/// [`sync_filesystem`]) or that are re-derived after a power loss.
+pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
+    replace(path, data, Flush::None)
 }
 
 /// Replaces `path` with `data` as the commit point of everything written before it on the same
@@ -67,18 +75,7 @@ pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
 /// the rename, and an fsync of the directory. A crash leaves the old content or the new one,
 /// and the new one only once all that it may refer to is on disk.
 pub fn write_commit(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .expect("committed files live inside a directory");
-    let name = path
-        .file_name()
-        .expect("committed files are named")
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    fs::write(&tmp, data).at(&tmp)?;
-    sync_filesystem(dir)?;
-    fs::rename(&tmp, path).at(path)?;
-    sync_dir(dir)
+    replace(path, data, Flush::FilesystemAndDir)
 }
 
 /// Flushes everything written to the filesystem holding `path` (one `syncfs`), so that a

@@ -3,12 +3,11 @@
 //! as SCM_RIGHTS. The child's end closes on a successful `execve`, so EOF with no
 //! [`Message::ExecFailed`] means the exec happened.
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,37 +74,12 @@ fn send(sock: BorrowedFd<'_>, msg: &Message, fd: Option<BorrowedFd<'_>>) -> nix:
 
 /// Receives one message (and an attached fd); `None` at EOF.
 fn recv(sock: BorrowedFd<'_>) -> nix::Result<Option<(Message, Option<OwnedFd>)>> {
-    let mut buf = vec![0u8; MAX_MESSAGE];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let (n, fd) = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => {
-                let mut fd = None;
-                for c in m.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for raw in fds {
-                            let owned = crate::sys::own_received_fd(raw);
-                            fd.get_or_insert(owned);
-                        }
-                    }
-                }
-                break (m.bytes, fd);
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    };
-    if n == 0 {
+    let (data, fds) = crate::fdpass::recv(sock, MAX_MESSAGE, 1)?;
+    if data.is_empty() {
         return Ok(None);
     }
-    let msg = serde_json::from_slice(&buf[..n]).map_err(|_| nix::errno::Errno::EBADMSG)?;
-    Ok(Some((msg, fd)))
+    let msg = serde_json::from_slice(&data).map_err(|_| nix::errno::Errno::EBADMSG)?;
+    Ok(Some((msg, fds.into_iter().next())))
 }
 
 impl ParentChannel {
