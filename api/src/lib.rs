@@ -10,6 +10,7 @@ pub mod image;
 pub mod serde_ext;
 pub mod stdcopy;
 pub mod system;
+pub mod units;
 
 pub use serde_ext::Filters;
 

@@ -6,6 +6,7 @@ use api::container::{
     ContainerInspect, ContainerSummary, EndpointSettings, GraphDriverData, NetworkSettings,
     SummaryHostConfig, SummaryNetworkSettings,
 };
+use api::units::human_duration;
 use api::Filters;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -277,8 +278,8 @@ fn matches(c: &Container, f: &Filters, ancestors: &[String]) -> bool {
 fn human_status(c: &Container) -> String {
     let since = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
-            .unwrap_or(0)
+            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds())
+            .map_or(0.0, |ms| ms as f64 / 1000.0)
     };
     match c.state.status.as_str() {
         "running" => format!("Up {}", human_duration(since(&c.state.started_at))),
@@ -290,24 +291,6 @@ fn human_status(c: &Container) -> String {
         "removing" => "Removal In Progress".into(),
         "dead" => "Dead".into(),
         _ => "Created".into(),
-    }
-}
-
-/// go-units' HumanDuration.
-pub fn human_duration(secs: i64) -> String {
-    let (m, h) = (secs / 60, (secs as f64 / 3600.0).round() as i64);
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        _ if m == 1 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 14 => format!("{} days", h / 24),
-        _ if h < 24 * 60 => format!("{} weeks", h / 24 / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
-        _ => format!("{} years", h / 24 / 365),
     }
 }
 
@@ -338,17 +321,6 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(1), "1 second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 86400), "5 days");
-    }
 
     #[test]
     fn filters_match_labels_status_and_names() {
