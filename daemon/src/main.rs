@@ -227,10 +227,11 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    let gid = nix::unistd::Group::from_name("rdocker")
+    // From /etc/group as dockerd does: NSS would load its modules into the daemon for good.
+    let gid = std::fs::read_to_string("/etc/group")
         .ok()
-        .flatten()
-        .map(|g| g.gid);
+        .and_then(|groups| execdriver::user::group_id(&groups, "rdocker"))
+        .map(nix::unistd::Gid::from_raw);
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), gid)?;
     Ok(listener)
 }

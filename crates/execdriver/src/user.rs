@@ -61,6 +61,14 @@ fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     })
 }
 
+/// The id of group `name` in the contents of a group file (as dockerd finds its socket group:
+/// from `/etc/group`, not through NSS).
+pub fn group_id(group_file: &str, name: &str) -> Option<u32> {
+    group_entries(group_file)
+        .find(|g| g.name == name)
+        .map(|g| g.gid)
+}
+
 /// Resolves `spec` (`""`, `uid`, `uid:gid`, `name`, `name:group`, `uid:group`, `name:gid`)
 /// against the contents of the container's passwd and group files (`None` when missing).
 pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<ExecUser> {
@@ -190,5 +198,14 @@ mod tests {
             "unable to find group nogroup: no matching entries in group file"
         );
         assert!(resolve("bob", None, None).is_err());
+    }
+
+    #[test]
+    fn group_ids_by_name() {
+        let group = "root:x:0:\n# comment\nrdocker:x:998:alice,bob\nbad:x:notanumber:\n";
+        assert_eq!(group_id(group, "rdocker"), Some(998));
+        assert_eq!(group_id(group, "root"), Some(0));
+        assert_eq!(group_id(group, "bad"), None);
+        assert_eq!(group_id(group, "nosuch"), None);
     }
 }
