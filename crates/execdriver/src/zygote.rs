@@ -176,7 +176,15 @@ pub fn main() -> i32 {
     };
     let mut reserve = None;
     let mut held = Held::default();
+    let cgroup_v1 = matches!(
+        crate::cgroups::detect(),
+        Ok(crate::cgroups::CgroupVersion::V1)
+    );
     loop {
+        if cgroup_v1 {
+            // Read afresh after every fork: the next shim finds them read, and not stale.
+            crate::cgroups::prepare_v1();
+        }
         if reserve.is_none() {
             reserve = match new_netns(&host_netns) {
                 Ok(ns) => Some(ns),

@@ -6,6 +6,8 @@
 //! layout Docker uses without systemd.
 
 mod v1;
+
+pub(crate) use v1::prepare as prepare_v1;
 mod v2;
 
 use std::io::ErrorKind;

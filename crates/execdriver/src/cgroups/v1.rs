@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use super::{
     keyed_value, mkdir_all, read_file, rmdir_retry, write_file, CgroupManager, CgroupMount, Limits,
@@ -32,22 +33,45 @@ pub struct V1Manager {
     rel: PathBuf,
 }
 
+/// Hierarchies read ahead of time by [`prepare`], for the next [`V1Manager::new`].
+static PREPARED: Mutex<Option<Vec<Hierarchy>>> = Mutex::new(None);
+
+/// Reads this process's hierarchies now, for the next [`V1Manager::new`] here or in a fork of
+/// this process. The zygote calls it between forks, so that a shim starts with them read.
+pub(crate) fn prepare() {
+    if let Ok(h) = read_hierarchies() {
+        *PREPARED.lock().unwrap_or_else(PoisonError::into_inner) = Some(h);
+    }
+}
+
+/// The mounted hierarchies with a [`JOINED`] controller, from this process's mount namespace.
+fn read_hierarchies() -> Result<Vec<Hierarchy>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
+    let cgroups = std::fs::read_to_string("/proc/cgroups")
+        .map_err(|e| Error::io("read", "/proc/cgroups", e))?;
+    let subsystems: HashSet<String> = cgroups
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    Ok(parse_hierarchies(&mountinfo, &subsystems)
+        .into_iter()
+        .filter(|h| h.controllers.iter().any(|c| JOINED.contains(&c.as_str())))
+        .collect())
+}
+
 impl V1Manager {
-    /// Finds the hierarchies of this process's mount namespace.
+    /// Finds the hierarchies of this process's mount namespace (those [`prepare`]d, once).
     pub fn new(rel: &Path) -> Result<Self> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
-        let cgroups = std::fs::read_to_string("/proc/cgroups")
-            .map_err(|e| Error::io("read", "/proc/cgroups", e))?;
-        let subsystems: HashSet<String> = cgroups
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-            .collect();
-        let hierarchies: Vec<Hierarchy> = parse_hierarchies(&mountinfo, &subsystems)
-            .into_iter()
-            .filter(|h| h.controllers.iter().any(|c| JOINED.contains(&c.as_str())))
-            .collect();
+        let prepared = PREPARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let hierarchies = match prepared {
+            Some(h) => h,
+            None => read_hierarchies()?,
+        };
         if hierarchies.is_empty() {
             return Err(Error::NoCgroups);
         }
