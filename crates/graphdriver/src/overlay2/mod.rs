@@ -384,7 +384,6 @@ fn short_id() -> String {
         .collect()
 }
 
-
 /// Makes an empty `diff` again under its layer dir flagged to spread subdirectories: the
 /// new `diff` lands in a block group of its own, and so do the files unpacked into it (see
 /// `fsutil::spread_subdirs`). A `diff` with contents is left as it is.
