@@ -30,27 +30,24 @@ pub(crate) fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
     let _ = posix_fadvise(file, offset, len, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
 }
 
-/// Asks the filesystem to place each new subdirectory of `dir` in a block group of its own
-/// (`spread`), or near `dir` as usual, through ext2/3/4's "top directory" flag
-/// (`FS_TOPDIR_FL`, `chattr +T`). Spreading pays off for a directory about to receive many
-/// files: without it their inodes come from the group of the layers just removed, and ext4
-/// without a journal skips each inode freed in the last minutes one by one on every
-/// allocation (after a few image removals, unpacking a layer of a few hundred files costs tens
-/// of milliseconds more). It costs about half a millisecond per directory made (the
-/// allocator looks at every group), which a container's nearly empty layers should not pay.
-/// Only a placement hint: filesystems without the flag refuse it, which is fine.
-pub(crate) fn spread_subdirs(dir: &Path, spread: bool) {
+/// Asks the filesystem to place each new subdirectory of `dir` in a block group of its own,
+/// as it does for top-level directories (ext2/3/4's `FS_TOPDIR_FL`, `chattr +T`). Without it
+/// every layer's inodes come from the group of the layers just removed, and ext4 without a
+/// journal skips each inode freed in the last minutes one by one on every allocation: after a
+/// few image removals, unpacking a layer of a few hundred files costs tens of milliseconds
+/// more. Only a placement hint: filesystems without the flag refuse it, which is fine.
+pub(crate) fn spread_subdirs(dir: &Path) {
     use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
     let set = || -> std::io::Result<()> {
         let f = std::fs::File::open(dir)?;
         let flags = ioctl_getflags(&f)?;
-        if flags.contains(IFlags::TOPDIR) != spread {
-            ioctl_setflags(&f, flags ^ IFlags::TOPDIR)?;
+        if !flags.contains(IFlags::TOPDIR) {
+            ioctl_setflags(&f, flags | IFlags::TOPDIR)?;
         }
         Ok(())
     };
     if let Err(e) = set() {
-        tracing::debug!(dir = %dir.display(), error = %e, "directory placement hint not set");
+        tracing::debug!(dir = %dir.display(), error = %e, "subdirectories are not spread");
     }
 }
 

@@ -28,7 +28,7 @@ impl VfsDriver {
         let dirs = root.join("dir");
         std::fs::create_dir_all(&dirs).map_err(|e| Error::io("create directory", &dirs, e))?;
         let dirs = std::fs::canonicalize(&dirs).map_err(|e| Error::io("resolve", &dirs, e))?;
-        fsutil::spread_subdirs(&dirs, true);
+        fsutil::spread_subdirs(&dirs);
         let parents = root.join("parent");
         std::fs::create_dir_all(&parents)
             .map_err(|e| Error::io("create directory", &parents, e))?;

@@ -39,9 +39,7 @@ impl Overlay2Driver {
     /// Fails with [`Error::NotSupported`] or [`Error::Mount`] when overlay2 cannot work there.
     pub fn new(root: &Path) -> Result<Self> {
         let root = prepare_root(root)?;
-        // Layer dirs are placed near the root (a container's layers hold few files); an image
-        // layer's `diff` is spread when it is unpacked (see `apply_diff`).
-        fsutil::spread_subdirs(&root, false);
+        fsutil::spread_subdirs(&root);
         let support = support::check(&root)?;
         let links = root.join(LINK_DIR);
         if !links.is_dir() {
@@ -289,9 +287,7 @@ impl GraphDriver for Overlay2Driver {
     }
 
     fn apply_diff(&self, id: &LayerId, tar: &mut dyn Read) -> Result<u64> {
-        let diff = self.diff_dir(id)?;
-        spread_empty_diff(&diff)?;
-        archive::apply(&diff, tar, Whiteouts::Overlay)
+        archive::apply(&self.diff_dir(id)?, tar, Whiteouts::Overlay)
     }
 
     fn changes(&self, id: &LayerId) -> Result<Vec<Change>> {
@@ -382,22 +378,6 @@ fn short_id() -> String {
             char::from(ALPHABET[(v & 0x1f) as usize])
         })
         .collect()
-}
-
-/// Makes an empty `diff` again under its layer dir flagged to spread subdirectories: the
-/// new `diff` lands in a block group of its own, and so do the files unpacked into it (see
-/// `fsutil::spread_subdirs`). A `diff` with contents is left as it is.
-fn spread_empty_diff(diff: &Path) -> Result<()> {
-    let empty = std::fs::read_dir(diff)
-        .map_err(|e| Error::io("read directory", diff, e))?
-        .next()
-        .is_none();
-    let Some(layer) = diff.parent().filter(|_| empty) else {
-        return Ok(());
-    };
-    fsutil::spread_subdirs(layer, true);
-    std::fs::remove_dir(diff).map_err(|e| Error::io("remove directory", diff, e))?;
-    fsutil::create_dir(diff, 0o755)
 }
 
 #[cfg(test)]
