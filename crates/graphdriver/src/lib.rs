@@ -60,6 +60,12 @@ pub trait GraphDriver: Send + Sync {
     fn name(&self) -> &'static str;
     /// Creates an empty layer on top of `parent` (an image layer or a container layer alike).
     fn create(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()>;
+    /// Creates an empty read-write layer for a container: like [`create`](Self::create), but
+    /// for a layer that starts nearly empty, so the driver may place it where it is cheapest
+    /// to make.
+    fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        self.create(id, parent)
+    }
     /// Mounts the layer (reference counted) and returns the path of its root filesystem.
     fn get(&self, id: &LayerId) -> Result<PathBuf>;
     /// Releases one [`get`](Self::get); unmounts when the count reaches zero.

@@ -139,7 +139,7 @@ impl ContainerService {
     fn try_make_layers_and_files(&self, c: &Container, image_top: Option<&str>) -> Result<()> {
         let rw: LayerId = layer_id(&c.mount_id)?;
         let init = self.init_layer(&c.mount_id, image_top)?;
-        self.graph.create(&rw, Some(&init))?;
+        self.graph.create_rw(&rw, Some(&init))?;
         let parent_chain = self
             .images
             .get(&c.image.parse()?)?

@@ -331,3 +331,44 @@ pub(super) fn missing_layers_and_duplicates(make: Make<'_>) {
     assert!(d.name() == "overlay2" || d.name() == "vfs");
     let _ = d.status();
 }
+
+/// A read-write layer made with `create_rw` behaves like any other: it sees its parent, takes
+/// writes, lists them as changes, and goes away without a trace.
+pub(super) fn rw_layers_work_like_others(make: Make<'_>) {
+    let fx = Fixture::new(make, "rw");
+    let d = &*fx.driver;
+    let base = fx.layer(None, Some(&Tar::new().file("f", b"f").bytes()));
+    let rw = new_id();
+    d.create_rw(&rw, Some(&base)).expect("create_rw");
+    assert!(d.exists(&rw));
+    match d.create_rw(&rw, Some(&base)) {
+        Err(Error::AlreadyExists(_)) => {}
+        other => panic!("second create_rw: expected AlreadyExists, got {other:?}"),
+    }
+    let root = d.get(&rw).expect("mount rw layer");
+    assert_eq!(read(&root.join("f")), "f");
+    std::fs::write(root.join("new"), b"n").expect("write in rw layer");
+    d.put(&rw).expect("put");
+    let changes = d.changes(&rw).expect("changes");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].path, "/new");
+    d.remove(&rw).expect("remove rw");
+    d.remove(&base).expect("remove base");
+    assert!(!d.exists(&rw) && fx.mounts().is_empty());
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for entry in names(&fx.root) {
+        let inner = names(&fx.root.join(&entry));
+        assert!(
+            !inner.iter().any(|n| n.contains(rw.as_str())),
+            "removed rw layer left {entry}/{inner:?}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ pub fn run(make: &dyn Fn(&Path) -> Box<dyn GraphDriver>) {
     cases::lifecycle_and_refcounts(make);
     cases::hostile_tars_are_rejected(make);
     cases::owners_are_exact(make);
+    cases::rw_layers_work_like_others(make);
     cases::opaque_keeps_entries_of_the_same_tar(make);
     cases::usage_counts_bytes(make);
     cases::stale_mounts_are_tolerated(make);

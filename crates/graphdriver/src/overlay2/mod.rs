@@ -23,6 +23,8 @@ use crate::{Change, Error, GraphDriver, LayerId, Result, Usage};
 
 const DRIVER: &str = "overlay2";
 const LINK_DIR: &str = "l";
+/// Where read-write layers are made before they are renamed into the root.
+const STAGING_DIR: &str = "staging";
 const SHORT_LEN: usize = 26;
 
 /// Layers as overlayfs mounts: each layer's `diff` is an overlay layer, and `get` mounts a
@@ -45,6 +47,13 @@ impl Overlay2Driver {
         if !links.is_dir() {
             fsutil::create_dir(&links, 0o700)?;
         }
+        // Read-write layers are made here, then renamed into the root (see `create_rw`); what
+        // an interrupted create left is dropped.
+        let staging = root.join(STAGING_DIR);
+        if staging.is_dir() {
+            fsutil::remove_all(&staging)?;
+        }
+        fsutil::create_dir(&staging, 0o700)?;
         Ok(Overlay2Driver {
             root,
             refs: RefCounts::default(),
@@ -223,6 +232,31 @@ impl GraphDriver for Overlay2Driver {
                 let _ = fsutil::remove_all(&self.root.join(LINK_DIR).join(short));
             }
             let _ = fsutil::remove_all(&dir);
+        }
+        result
+    }
+
+    /// Made in `staging/` (whose subdirectories are placed near it) and renamed into the root,
+    /// whose subdirectories are spread over the filesystem (good for image layers, which get
+    /// many files; about half a millisecond per layer dir made there).
+    fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        let dir = self.dir(id);
+        if dir.exists() {
+            return Err(Error::AlreadyExists(id.clone()));
+        }
+        if let Some(p) = parent {
+            self.existing_dir(p)?;
+        }
+        let staged = self.root.join(STAGING_DIR).join(id.as_str());
+        fsutil::create_dir(&staged, 0o700)?;
+        let result = self.create_in(id, &staged, parent).and_then(|()| {
+            std::fs::rename(&staged, &dir).map_err(|e| Error::io("rename", &staged, e))
+        });
+        if result.is_err() {
+            if let Ok(short) = std::fs::read_to_string(staged.join("link")) {
+                let _ = fsutil::remove_all(&self.root.join(LINK_DIR).join(short.trim()));
+            }
+            let _ = fsutil::remove_all(&staged);
         }
         result
     }
