@@ -77,6 +77,32 @@ impl Overlay2Driver {
         self.root.join(id.as_str())
     }
 
+    /// Makes layer `id` in `build`: its own dir, or a staging dir renamed there once complete.
+    /// On failure nothing of it is left.
+    fn make(&self, id: &LayerId, parent: Option<&LayerId>, build: PathBuf) -> Result<()> {
+        let dir = self.dir(id);
+        if dir.exists() {
+            return Err(Error::AlreadyExists(id.clone()));
+        }
+        if let Some(p) = parent {
+            self.existing_dir(p)?;
+        }
+        fsutil::create_dir(&build, 0o700)?;
+        let result = self.create_in(id, &build, parent).and_then(|()| {
+            if build == dir {
+                return Ok(());
+            }
+            std::fs::rename(&build, &dir).map_err(|e| Error::io("rename", &build, e))
+        });
+        if result.is_err() {
+            if let Ok(short) = std::fs::read_to_string(build.join("link")) {
+                let _ = fsutil::remove_all(&self.root.join(LINK_DIR).join(short.trim()));
+            }
+            let _ = fsutil::remove_all(&build);
+        }
+        result
+    }
+
     fn existing_dir(&self, id: &LayerId) -> Result<PathBuf> {
         let dir = self.dir(id);
         if dir.is_dir() {
@@ -218,47 +244,14 @@ impl GraphDriver for Overlay2Driver {
     }
 
     fn create(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let dir = self.dir(id);
-        if dir.exists() {
-            return Err(Error::AlreadyExists(id.clone()));
-        }
-        if let Some(p) = parent {
-            self.existing_dir(p)?;
-        }
-        fsutil::create_dir(&dir, 0o700)?;
-        let result = self.create_in(id, &dir, parent);
-        if result.is_err() {
-            if let Ok(short) = self.link(id) {
-                let _ = fsutil::remove_all(&self.root.join(LINK_DIR).join(short));
-            }
-            let _ = fsutil::remove_all(&dir);
-        }
-        result
+        self.make(id, parent, self.dir(id))
     }
 
     /// Made in `staging/` (whose subdirectories are placed near it) and renamed into the root,
     /// whose subdirectories are spread over the filesystem (good for image layers, which get
     /// many files; about half a millisecond per layer dir made there).
     fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let dir = self.dir(id);
-        if dir.exists() {
-            return Err(Error::AlreadyExists(id.clone()));
-        }
-        if let Some(p) = parent {
-            self.existing_dir(p)?;
-        }
-        let staged = self.root.join(STAGING_DIR).join(id.as_str());
-        fsutil::create_dir(&staged, 0o700)?;
-        let result = self.create_in(id, &staged, parent).and_then(|()| {
-            std::fs::rename(&staged, &dir).map_err(|e| Error::io("rename", &staged, e))
-        });
-        if result.is_err() {
-            if let Ok(short) = std::fs::read_to_string(staged.join("link")) {
-                let _ = fsutil::remove_all(&self.root.join(LINK_DIR).join(short.trim()));
-            }
-            let _ = fsutil::remove_all(&staged);
-        }
-        result
+        self.make(id, parent, self.root.join(STAGING_DIR).join(id.as_str()))
     }
 
     fn get(&self, id: &LayerId) -> Result<PathBuf> {
