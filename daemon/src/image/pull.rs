@@ -87,9 +87,9 @@ impl ImageService {
         // The layer that is probably the first one missing starts downloading now, while the
         // config is fetched (a guess from the blob digests of earlier pulls and pushes).
         let layers = &resolved.manifest.layers;
-        let mut prefetch = self
-            .first_missing_guess(layers)
-            .map(|i| (i, self.fetch_layer(r, creds, &layers[i], tx)));
+        let (svc, descriptors) = (self.clone(), layers.clone());
+        let guess = blocking(move || Ok(svc.first_missing_guess(&descriptors))).await?;
+        let mut prefetch = guess.map(|i| (i, self.fetch_layer(r, creds, &layers[i], tx)));
         let mut config = Vec::new();
         self.registry()
             .fetch_blob(

@@ -147,9 +147,13 @@ impl ImageService {
             .store
             .tmp_dir()
             .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple()));
-        let staged = out.clone();
-        let (digest, size) = blocking(move || gzip(&tar, &staged)).await?;
-        self.store.set_blob_diff_id(&digest, diff_id);
+        let (staged, store, id) = (out.clone(), self.store.clone(), diff_id.clone());
+        let (digest, size) = blocking(move || {
+            let (digest, size) = gzip(&tar, &staged)?;
+            store.set_blob_diff_id(&digest, &id);
+            Ok((digest, size))
+        })
+        .await?;
         let desc = Descriptor {
             media_type: LAYER_GZIP.into(),
             digest: digest.clone(),
