@@ -202,6 +202,65 @@ fn save_rmi_load_round_trip() {
     assert_eq!(out.ok("run the reloaded image"), "hi\n");
 }
 
+/// A committed layer keeps its tar split from its file contents (`layer.tar-split`, not a
+/// second copy of them); save reassembles it from the layer's files, and refuses to once a
+/// file no longer matches.
+#[test]
+fn committed_layers_keep_a_split_tar() {
+    let d = TestDaemon::start();
+    let name = unique("big");
+    d.docker(&[
+        "run",
+        "--name",
+        &name,
+        "busybox",
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1024 count=512 2>/dev/null",
+    ])
+    .ok("docker run writing 512 KiB");
+    commit(&d, &[&name, "big:v1"]);
+    let layers = inspect_image(&d, "{{json .RootFS.Layers}}", "big:v1");
+    let diff_ids: Vec<String> = serde_json::from_str(&layers).unwrap();
+    let top = &chain_ids(&diff_ids)[diff_ids.len() - 1];
+    let record = d
+        .data_root
+        .join(format!("image/{}/layerdb/sha256", d.driver))
+        .join(top.trim_start_matches("sha256:"));
+    assert!(!record.join("layer.tar").exists(), "whole tar kept");
+    let split = fs::metadata(record.join("layer.tar-split")).expect("split tar kept");
+    assert!(split.len() < 8192, "split tar is {} bytes", split.len());
+
+    let file = d.root.join("big.tar");
+    d.docker(&["save", "-o", file.to_str().unwrap(), "big:v1"])
+        .ok("docker save of the committed image");
+    d.docker(&["rmi", "big:v1"]).ok("docker rmi");
+    d.docker_stdin(&["load"], &fs::read(&file).unwrap())
+        .ok("docker load of the saved image");
+    assert_eq!(
+        inspect_image(&d, "{{json .RootFS.Layers}}", "big:v1"),
+        layers,
+        "same diff ids after the round trip"
+    );
+
+    // Corrupt the layer's file behind the daemon's back: save fails, naming it.
+    let cache_id = fs::read_to_string(record.join("cache-id")).unwrap();
+    let layer_dir = match d.driver.as_str() {
+        "vfs" => d.data_root.join("vfs/dir").join(cache_id.trim()),
+        _ => d
+            .data_root
+            .join("overlay2")
+            .join(cache_id.trim())
+            .join("diff"),
+    };
+    let big = layer_dir.join("big");
+    let mut data = fs::read(&big).unwrap();
+    data[1000] = b'x';
+    fs::write(&big, &data).unwrap();
+    let out = d.docker(&["save", "-o", file.to_str().unwrap(), "big:v1"]);
+    assert_ne!(out.code(), 0, "save of a changed layer succeeded");
+}
+
 #[test]
 fn tag_then_rmi_untags_before_deleting() {
     let d = TestDaemon::start();

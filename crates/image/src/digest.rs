@@ -55,6 +55,94 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// A sha256 computed on a thread of its own: [`update`](Self::update) copies the bytes into a
+/// chunk and hands full chunks over, so hashing runs beside whatever produces and consumes
+/// them (unpacking a layer, say) instead of after it, on another CPU.
+pub struct BackgroundSha256 {
+    chunk: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Emptied chunks coming back for reuse.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<[u8; 32]>>,
+}
+
+/// Bytes per chunk handed to the hashing thread, and chunks in flight.
+const HASH_CHUNK: usize = 256 << 10;
+const HASH_DEPTH: usize = 4;
+
+impl BackgroundSha256 {
+    /// Starts the hashing thread.
+    pub fn new() -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_DEPTH);
+        let (spare_tx, spare) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sha256".to_owned())
+            .spawn(move || {
+                let mut h = Sha256::new();
+                for mut chunk in rx {
+                    h.update(&chunk);
+                    chunk.clear();
+                    let _ = spare_tx.send(chunk);
+                }
+                h.finalize().into()
+            })?;
+        Ok(Self {
+            chunk: Vec::with_capacity(HASH_CHUNK),
+            tx: Some(tx),
+            spare,
+            thread: Some(thread),
+        })
+    }
+
+    /// Adds `data` to the hash.
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let n = data.len().min(HASH_CHUNK - self.chunk.len());
+            self.chunk.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.chunk.len() == HASH_CHUNK {
+                self.send();
+            }
+        }
+    }
+
+    fn send(&mut self) {
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let full = std::mem::replace(&mut self.chunk, next);
+        if let Some(tx) = &self.tx {
+            // The thread only ends when `tx` is dropped, so this cannot fail.
+            let _ = tx.send(full);
+        }
+    }
+
+    /// The digest of everything added.
+    pub fn finish(mut self) -> Digest {
+        if !self.chunk.is_empty() {
+            self.send();
+        }
+        self.tx = None;
+        let sum = self
+            .thread
+            .take()
+            .expect("joined only here")
+            .join()
+            .expect("the hashing thread does not panic");
+        Digest(format!("sha256:{}", hex::encode(sum)))
+    }
+}
+
+impl Drop for BackgroundSha256 {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A layer's chain id: its diff id for a base layer, else `sha256(parent_chain + " " + diff_id)`.
 pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
     match parent {
@@ -148,6 +236,19 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn background_hash_equals_the_plain_one() {
+        let data: Vec<u8> = (0..(3 * HASH_CHUNK + 123))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut h = BackgroundSha256::new().unwrap();
+        for piece in data.chunks(7_777) {
+            h.update(piece);
+        }
+        assert_eq!(h.finish(), Digest::of(&data));
+        assert_eq!(BackgroundSha256::new().unwrap().finish(), Digest::of(b""));
+    }
 
     #[test]
     fn parses_and_rejects() {

@@ -1,6 +1,6 @@
 use crate::error::IoContext;
 use crate::fsutil::{sync_filesystem, write_replace};
-use crate::{Digest, Result};
+use crate::{Digest, KeptTar, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -41,15 +41,35 @@ fn read_trim(p: &Path) -> Result<String> {
 }
 
 /// The layer's original uncompressed tar, kept so that `save` reproduces its diff id byte for
-/// byte (Docker regenerates it from tar-split metadata instead; see docs/storage.md).
+/// byte: split (its file contents left to the layer, [`crate::split`]), or whole when it could
+/// not be split. See docs/storage.md.
 pub(crate) const LAYER_TAR: &str = "layer.tar";
+pub(crate) const LAYER_SPLIT: &str = "layer.tar-split";
 
-/// Writes a layer's record into a temp dir, moves `tar` in beside it, flushes the filesystem
+/// Where a layer's kept tar of this kind goes in its record `dir`.
+pub(crate) fn kept_path(dir: &Path, kept: &KeptTar) -> PathBuf {
+    dir.join(match kept {
+        KeptTar::Whole(_) => LAYER_TAR,
+        KeptTar::Split(_) => LAYER_SPLIT,
+    })
+}
+
+/// The kept tar in a layer's record `dir`, if any.
+pub(crate) fn kept_tar(dir: &Path) -> Option<KeptTar> {
+    let split = dir.join(LAYER_SPLIT);
+    if split.exists() {
+        return Some(KeptTar::Split(split));
+    }
+    let whole = dir.join(LAYER_TAR);
+    whole.exists().then_some(KeptTar::Whole(whole))
+}
+
+/// Writes a layer's record into a temp dir, moves the kept `tar` in beside it, flushes the filesystem
 /// (the record, the tar and the layer's contents, written by the graphdriver before, all reach
 /// the disk at once) and renames the dir into place: after a crash a layer record is either
 /// absent or complete, with its contents. The rename itself becomes durable with the next
 /// commit point ([`crate::fsutil::write_commit`]): an image config or tag that refers to it.
-pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&Path>) -> Result<()> {
+pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&KeptTar>) -> Result<()> {
     let base = root.join("layerdb/sha256");
     fs::create_dir_all(&base).at(&base)?;
     let tmp = base.join(format!("{}-tmp-{}", l.chain_id.hex(), std::process::id()));
@@ -68,7 +88,7 @@ pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&Path>) -> Res
         fs::write(&p, content).at(&p)?;
     }
     if let Some(t) = tar {
-        fs::rename(t, tmp.join(LAYER_TAR)).at(t)?;
+        fs::rename(t.path(), kept_path(&tmp, t)).at(t.path())?;
     }
     sync_filesystem(&tmp)?;
     let dst = layer_dir(root, &l.chain_id);

@@ -16,12 +16,14 @@ mod error;
 mod fsutil;
 mod layers;
 mod reference;
+mod split;
 mod store;
 
 pub use compress::decompress;
-pub use digest::{chain_id, sha256_hex, Digest, DigestWriter, HashingReader};
+pub use digest::{chain_id, sha256_hex, BackgroundSha256, Digest, DigestWriter, HashingReader};
 pub use error::{Error, Result};
 pub use fsutil::{sync_filesystem, write_atomic, write_replace, write_synced};
 pub use layers::{LayerMeta, MountMeta};
 pub use reference::Reference;
+pub use split::{KeptTar, SplitReader, SplitWriter};
 pub use store::{ImageConfig, ImageStore, LayerHold, RootFs};

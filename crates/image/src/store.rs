@@ -1,6 +1,7 @@
 use crate::error::IoContext;
 use crate::fsutil::{write_atomic, write_commit, write_replace};
 use crate::layers::{self, LayerMeta, MountMeta};
+use crate::KeptTar;
 use crate::{Digest, Error, Reference, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -367,9 +368,9 @@ impl ImageStore {
         self.register_layer_with_tar(layer, None)
     }
 
-    /// Records a layer and moves its original uncompressed tar (on the store's filesystem,
-    /// e.g. under [`Self::tmp_dir`]) in beside the record.
-    pub fn register_layer_with_tar(&self, layer: LayerMeta, tar: Option<&Path>) -> Result<()> {
+    /// Records a layer and moves its kept original tar (on the store's filesystem, e.g. under
+    /// [`Self::tmp_dir`]) in beside the record.
+    pub fn register_layer_with_tar(&self, layer: LayerMeta, tar: Option<&KeptTar>) -> Result<()> {
         layers::write_layer(&self.root, &layer, tar)?;
         self.lock().layers.insert(layer.chain_id.clone(), layer);
         Ok(())
@@ -414,15 +415,15 @@ impl ImageStore {
     }
 
     /// The original tar of a layer, when the store kept one.
-    pub fn layer_tar(&self, chain_id: &Digest) -> Option<PathBuf> {
-        let p = layers::layer_dir(&self.root, chain_id).join(layers::LAYER_TAR);
-        p.exists().then_some(p)
+    pub fn layer_tar(&self, chain_id: &Digest) -> Option<KeptTar> {
+        layers::kept_tar(&layers::layer_dir(&self.root, chain_id))
     }
 
-    /// Keeps `tar` as the original of an already recorded layer that has none.
-    pub fn attach_layer_tar(&self, chain_id: &Digest, tar: &Path) -> Result<()> {
-        let dst = layers::layer_dir(&self.root, chain_id).join(layers::LAYER_TAR);
-        fs::rename(tar, &dst).at(&dst)
+    /// Keeps `tar` as the original of an already recorded layer that has none. A split one
+    /// fits every layer with the same chain id: it names files by their path in the layer.
+    pub fn attach_layer_tar(&self, chain_id: &Digest, tar: &KeptTar) -> Result<()> {
+        let dst = layers::kept_path(&layers::layer_dir(&self.root, chain_id), tar);
+        fs::rename(tar.path(), &dst).at(&dst)
     }
 
     /// Remembers that registry blob `blob` (a compressed layer, `sha256:…`) unpacks to

@@ -145,18 +145,16 @@ impl ImageService {
         let cfg = self.store.get(id)?;
         let mut layers = Vec::new();
         for (chain, diff_id) in cfg.chain_ids().into_iter().zip(cfg.rootfs.diff_ids.iter()) {
-            let tar: PathBuf = self.store.layer_tar(&chain).ok_or_else(|| {
+            let tar = self.layer_tar(&chain)?.ok_or_else(|| {
                 ServiceError::internal(format!("layer {diff_id} has no kept tar (stored before rdocker kept them); it cannot be saved"))
             })?;
-            let size = std::fs::metadata(&tar)
-                .map_err(|e| ServiceError::from_err("reading layer", &e))?
-                .len();
+            let size = tar
+                .size()
+                .map_err(|e| ServiceError::from_err("reading layer", &e))?;
             layers.push(SaveLayer {
                 diff_id: diff_id.clone(),
                 size,
-                open: Box::new(move || {
-                    std::fs::File::open(&tar).map(|f| Box::new(f) as Box<dyn std::io::Read + Send>)
-                }),
+                open: Box::new(move || tar.open()),
             });
         }
         Ok(SaveImage {

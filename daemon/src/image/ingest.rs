@@ -1,14 +1,13 @@
 //! Layer ingestion, shared by import, load, pull and commit: one pass over an uncompressed
-//! layer tar unpacks it into a new graphdriver layer, hashes it (the diff id) and keeps a copy
-//! for `save`; a layer already in the store is reused and the new copy dropped.
+//! layer tar unpacks it into a new graphdriver layer, hashes it (the diff id) and keeps it for
+//! `save` and `push`, split from its file contents ([`image::SplitWriter`]); a layer already in
+//! the store is reused and the new copy dropped.
 
 use super::ImageService;
 use crate::error::{chain, Result, ServiceError};
 use graphdriver::LayerId;
-use image::{chain_id, Digest, LayerHold, LayerMeta};
-use sha2::{Digest as _, Sha256};
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use image::{chain_id, BackgroundSha256, Digest, KeptTar, LayerHold, LayerMeta, SplitWriter};
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 impl ImageService {
@@ -22,32 +21,50 @@ impl ImageService {
         tar: &mut dyn Read,
         expected: Option<&Digest>,
     ) -> Result<(LayerMeta, LayerHold)> {
-        let copy_path = self
-            .store
-            .tmp_dir()
-            .join(format!("layer-{}.tar", uuid::Uuid::new_v4().simple()));
-        let copy = File::create(&copy_path)
-            .map_err(|e| ServiceError::from_err("creating layer copy", &e))?;
-        let guard = TempPath(Some(copy_path));
-        let mut tee = Tee {
-            inner: tar,
-            hasher: Sha256::new(),
-            copy: BufWriter::new(copy),
-            written: 0,
-            flushed: 0,
-        };
+        let hasher = BackgroundSha256::new()
+            .map_err(|e| ServiceError::from_err("starting a hashing thread", &e))?;
         let cache_id: LayerId = crate::container::new_id().parse()?;
         let parent_cache = parent.map(|p| p.cache_id.parse::<LayerId>()).transpose()?;
         self.graph.create(&cache_id, parent_cache.as_ref())?;
+        let split_path = self
+            .store
+            .tmp_dir()
+            .join(format!("layer-{}.tar-split", uuid::Uuid::new_v4().simple()));
+        let split = self
+            .graph
+            .diff_dir(&cache_id)
+            .map_err(ServiceError::from)
+            .and_then(|dir| {
+                SplitWriter::create(split_path, dir)
+                    .map_err(|e| ServiceError::from_err("creating the layer's kept tar", &e))
+            });
+        let split = match split {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.graph.remove(&cache_id);
+                return Err(e);
+            }
+        };
+        // The unpacker reads the tar straight through the tee, nothing buffered between
+        // them: the split writer relies on it (see `image::SplitWriter`).
+        let mut tee = Tee {
+            inner: tar,
+            hasher,
+            split,
+        };
         let applied = match self.graph.apply_diff(&cache_id, &mut tee) {
             Ok(size) => io::copy(&mut tee, &mut io::sink())
-                .and_then(|_| tee.start_writeback())
                 .map(|_| size)
                 .map_err(|e| chain(&e)),
             Err(e) => Err(chain(&e)),
         };
-        let size = match applied {
-            Ok(size) => size,
+        let kept = applied.and_then(|size| {
+            let Tee { hasher, split, .. } = tee;
+            let kept = split.finish().map_err(|e| chain(&e))?;
+            Ok((size, hasher, kept))
+        });
+        let (size, hasher, kept) = match kept {
+            Ok(k) => k,
             Err(e) => {
                 let _ = self.graph.remove(&cache_id);
                 return Err(ServiceError::invalid(format!(
@@ -55,7 +72,8 @@ impl ImageService {
                 )));
             }
         };
-        let diff_id = Digest::from_hex(&hex::encode(tee.hasher.finalize()))?;
+        let guard = TempPath(Some(kept));
+        let diff_id = hasher.finish();
         if let Some(want) = expected.filter(|w| **w != diff_id) {
             let _ = self.graph.remove(&cache_id);
             return Err(ServiceError::invalid(format!(
@@ -68,8 +86,11 @@ impl ImageService {
             self.graph.remove(&cache_id)?;
             if self.store.layer_tar(&chain).is_none() {
                 let mut guard = guard;
-                if let Some(path) = guard.0.take() {
-                    self.store.attach_layer_tar(&chain, &path)?;
+                if let Some(kept) = guard.0.take() {
+                    if let Err(e) = self.store.attach_layer_tar(&chain, &kept) {
+                        let _ = std::fs::remove_file(kept.path());
+                        return Err(e.into());
+                    }
                 }
             }
             return Ok((existing, hold));
@@ -82,76 +103,77 @@ impl ImageService {
             size,
         };
         let mut guard = guard;
-        let path = guard
+        let kept = guard
             .0
             .take()
-            .expect("the copy's path is set until it is moved");
+            .expect("the kept tar is set until it is moved");
         if let Err(e) = self
             .store
-            .register_layer_with_tar(meta.clone(), Some(&path))
+            .register_layer_with_tar(meta.clone(), Some(&kept))
         {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(kept.path());
             let _ = self.graph.remove(&cache_id);
             return Err(e.into());
         }
         Ok((meta, hold))
     }
+
+    /// A layer's kept tar, and the directory holding the layer's files (which a split one
+    /// reads); `None` for a layer stored before rdocker kept them.
+    pub(crate) fn layer_tar(&self, chain: &Digest) -> Result<Option<LayerTar>> {
+        let Some(kept) = self.store.layer_tar(chain) else {
+            return Ok(None);
+        };
+        let layer = self
+            .store
+            .layer(chain)
+            .ok_or_else(|| ServiceError::not_found(format!("layer {chain}")))?;
+        let dir = self.graph.diff_dir(&layer.cache_id.parse()?)?;
+        Ok(Some(LayerTar { kept, dir }))
+    }
 }
 
-/// Hashes and copies everything read through it.
+/// A layer's kept tar, ready to be read.
+pub(crate) struct LayerTar {
+    kept: KeptTar,
+    dir: PathBuf,
+}
+
+impl LayerTar {
+    /// Size of the tar in bytes.
+    pub(crate) fn size(&self) -> io::Result<u64> {
+        self.kept.tar_size()
+    }
+
+    /// The tar, byte for byte as it was ingested (or an error if the layer changed).
+    pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        self.kept.open(&self.dir)
+    }
+}
+
+/// Hashes everything read through it and feeds it to the split writer.
 struct Tee<'a> {
     inner: &'a mut dyn Read,
-    hasher: Sha256,
-    copy: BufWriter<File>,
-    /// Bytes copied, and how many of them were handed to the disk.
-    written: u64,
-    flushed: u64,
+    hasher: BackgroundSha256,
+    split: SplitWriter,
 }
-
-/// The kept copy is handed to the disk in chunks this big while it is written, so that the
-/// flush that makes the layer durable has little left to write.
-const WRITEBACK_CHUNK: u64 = 1 << 20;
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
-        self.copy.write_all(&buf[..n])?;
-        self.written += n as u64;
-        if self.written - self.flushed >= WRITEBACK_CHUNK {
-            self.start_writeback()?;
-        }
+        self.split.write(&buf[..n])?;
         Ok(n)
     }
 }
 
-impl Tee<'_> {
-    /// Flushes the buffer and starts writing what was copied since the last call to disk,
-    /// without waiting (`POSIX_FADV_DONTNEED` starts writeback of dirty pages; the copy is
-    /// read again only by `save`, so it need not stay cached).
-    fn start_writeback(&mut self) -> io::Result<()> {
-        use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
-        self.copy.flush()?;
-        let (Ok(offset), Ok(len)) = (
-            i64::try_from(self.flushed),
-            i64::try_from(self.written - self.flushed),
-        ) else {
-            return Ok(());
-        };
-        let advice = PosixFadviseAdvice::POSIX_FADV_DONTNEED;
-        let _ = posix_fadvise(self.copy.get_ref(), offset, len, advice);
-        self.flushed = self.written;
-        Ok(())
-    }
-}
-
-/// Deletes the file when dropped unless it was taken.
-struct TempPath(Option<PathBuf>);
+/// Deletes the kept tar when dropped unless it was taken.
+struct TempPath(Option<KeptTar>);
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+        if let Some(k) = &self.0 {
+            let _ = std::fs::remove_file(k.path());
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `POST /images/{name}/push`: layers (gzip-compressed from the kept layer tars), the config
 //! and a Docker schema 2 manifest go to the registry, with Docker's progress stream.
 
+use super::ingest::LayerTar;
 use super::pull::{error_line, registry_error, short, status, Progress};
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use api::image::{ProgressDetail, ProgressMessage};
 use registry::{Credentials, Descriptor, Manifest, Reference as RegRef};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -69,7 +69,7 @@ impl ImageService {
             let _ = tx
                 .send(status("Preparing", Some(&short(diff_id.as_str()))))
                 .await;
-            let tar = self.store.layer_tar(chain).ok_or_else(|| {
+            let tar = self.layer_tar(chain)?.ok_or_else(|| {
                 ServiceError::internal(format!(
                     "layer {diff_id} has no kept tar; it cannot be pushed"
                 ))
@@ -139,7 +139,7 @@ impl ImageService {
         r: &RegRef,
         creds: &Credentials,
         diff_id: &image::Digest,
-        tar: PathBuf,
+        tar: LayerTar,
         tx: &Progress,
     ) -> Result<Descriptor> {
         let sid = short(diff_id.as_str());
@@ -199,9 +199,9 @@ impl ImageService {
 
 /// Gzips a layer tar (deterministically: no name or mtime in the header); returns the blob's
 /// digest and size.
-fn gzip(src: &std::path::Path, dst: &std::path::Path) -> Result<(String, u64)> {
+fn gzip(src: &LayerTar, dst: &std::path::Path) -> Result<(String, u64)> {
     let io = |e: std::io::Error| ServiceError::from_err("compressing layer", &e);
-    let mut input = std::fs::File::open(src).map_err(io)?;
+    let mut input = src.open().map_err(io)?;
     let file = std::fs::File::create(dst).map_err(io)?;
     let mut enc =
         flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
