@@ -218,3 +218,39 @@ fn auto_remove_containers_are_removed_at_restore() {
             .then_some(())
     });
 }
+
+/// A `--rm` container's record is written without fsync; one torn by a crash (here: cut to
+/// nothing) is recognised at restore by its host config and collected with the container's
+/// layers. Another container's unreadable record is kept and reported.
+#[test]
+fn a_torn_auto_remove_record_is_collected_at_restore() {
+    let mut d = TestDaemon::start();
+    let torn = unique("rm-torn");
+    let id_torn = d.create(&["--rm", "--name", &torn, "busybox", "true"]);
+    let kept = unique("kept-torn");
+    let id_kept = d.create(&["--name", &kept, "busybox", "true"]);
+    d.stop();
+    for id in [&id_torn, &id_kept] {
+        let record = d
+            .data_root
+            .join("containers")
+            .join(id)
+            .join("config.v2.json");
+        std::fs::write(&record, b"").expect("truncate the record");
+    }
+    d.start_again();
+
+    poll(
+        "the torn --rm container's files to go",
+        STATE_TIMEOUT,
+        || (!d.data_entries("containers").contains(id_torn.as_str())).then_some(()),
+    );
+    poll("its layer record to go", STATE_TIMEOUT, || {
+        let mounts = d.data_entries(&format!("image/{}/layerdb/mounts", d.driver));
+        (!mounts.contains(id_torn.as_str())).then_some(())
+    });
+    assert!(
+        d.data_entries("containers").contains(id_kept.as_str()),
+        "the other unreadable record was not kept"
+    );
+}

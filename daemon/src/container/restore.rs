@@ -21,6 +21,12 @@ impl ContainerService {
                 let Ok(ent) = ent else { continue };
                 match load(&ent.path()) {
                     Ok(c) => out.push(c),
+                    Err(e) if torn(&ent.path()) && auto_removed(&ent.path()) => {
+                        // A `--rm` record (not fsynced) torn by a crash: the container would be
+                        // removed at restore anyway. Without its record, its leftovers go.
+                        tracing::info!(path = %ent.path().display(), error = %e, "removing a torn record of a --rm container");
+                        let _ = std::fs::remove_file(ent.path().join("config.v2.json"));
+                    }
                     Err(e) => tracing::warn!(path = %ent.path().display(), error = %e, "skipping unreadable container"),
                 }
             }
@@ -138,4 +144,21 @@ fn load(dir: &std::path::Path) -> std::result::Result<Container, Box<dyn std::er
     let mut c: Container = serde_json::from_slice(&std::fs::read(dir.join("config.v2.json"))?)?;
     c.host_config = serde_json::from_slice(&std::fs::read(dir.join("hostconfig.json"))?)?;
     Ok(c)
+}
+
+/// Whether a container dir's `config.v2.json` is not JSON at all (empty or cut short, as a
+/// crash leaves a file renamed before it reached the disk), rather than a record this
+/// version does not read.
+fn torn(dir: &std::path::Path) -> bool {
+    std::fs::read(dir.join("config.v2.json"))
+        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).is_err())
+        .unwrap_or(false)
+}
+
+/// Whether a container dir's `hostconfig.json` says `AutoRemove`.
+fn auto_removed(dir: &std::path::Path) -> bool {
+    std::fs::read(dir.join("hostconfig.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<api::container::HostConfig>(&b).ok())
+        .is_some_and(|hc| hc.auto_remove)
 }
