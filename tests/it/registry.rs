@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::cmd::{self, poll, OutputExt, CMD_TIMEOUT};
 use crate::harness::{unique, TestDaemon};
+use crate::imagetar;
 
 /// A `docker-registry serve` child, killed and its storage removed on drop (also on panic).
 struct Registry {
@@ -429,4 +430,120 @@ fn corrupt_layer_blob_fails_the_pull_and_leaves_nothing() {
         .cloned()
         .collect();
     assert!(left.is_empty(), "layer dirs left: {left:?}");
+}
+
+impl Registry {
+    /// Uploads `data` as a blob of `repo` (a monolithic upload: POST, then PUT with the
+    /// digest), with curl; returns its digest.
+    fn put_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = imagetar::digest(data);
+        let base = format!("http://{}", self.addr);
+        let out = Command::new("curl")
+            .args(["-sf", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+            .arg(format!("{base}/v2/{repo}/blobs/uploads/"))
+            .output()
+            .expect("run curl");
+        let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "upload start failed: {headers}");
+        let location = headers
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("location")
+                    .then(|| v.trim().to_string())
+            })
+            .expect("a Location header");
+        let url = match location.starts_with('/') {
+            true => format!("{base}{location}"),
+            false => location,
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let out = cmd::run(
+            {
+                let mut c = Command::new("curl");
+                c.args(["-sf", "-X", "PUT", "--data-binary", "@-"])
+                    .args(["-H", "Content-Type: application/octet-stream"])
+                    .arg(format!("{url}{sep}digest={digest}"));
+                c
+            },
+            Some(data),
+            CMD_TIMEOUT,
+        );
+        out.ok("blob upload");
+        digest
+    }
+
+    /// Pushes an image of one gzipped layer `tar` and `config`, tagged `repo:tag`.
+    fn put_image(&self, repo: &str, tag: &str, tar: &[u8], config: &[u8]) {
+        let gz = imagetar::compress(tar, imagetar::Compression::Gzip);
+        let layer = self.put_blob(repo, &gz);
+        let cfg = self.put_blob(repo, config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                       "size": config.len(), "digest": cfg},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": gz.len(), "digest": layer}],
+        });
+        let mut c = Command::new("curl");
+        c.args(["-sf", "-X", "PUT", "--data-binary", "@-"])
+            .args([
+                "-H",
+                "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
+            ])
+            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", self.addr));
+        let body = serde_json::to_vec(&manifest).expect("manifest json");
+        cmd::run(c, Some(&body), CMD_TIMEOUT).ok("manifest upload");
+    }
+}
+
+/// An image whose config names another diff id than its layer's content (the blob itself
+/// matches its digest): the pull, which unpacks the layer before the config arrives, fails
+/// naming both and keeps nothing; an honest image from the same registry pulls and runs.
+#[test]
+fn a_config_with_the_wrong_diff_id_fails_the_pull() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let before = d.data_entries(&d.driver);
+    let (images, layers) = (d.image_ids(), d.layer_records());
+    let tar = imagetar::LayerTar::new()
+        .dir("bin")
+        .file("bin/hello", b"#!/bin/sh\necho hello\n")
+        .finish();
+    let wrong = imagetar::digest(b"something else");
+    r.put_image(
+        "liar",
+        "1",
+        &tar,
+        &imagetar::config(std::slice::from_ref(&wrong), &["true"]),
+    );
+
+    let out = d.docker(&["pull", &r.name("liar:1")]);
+    assert_ne!(out.code(), 0, "pull succeeded:\n{}", out.out());
+    let all = format!("{}{}", out.out(), out.err());
+    assert!(
+        all.contains("does not match") && all.contains(&wrong),
+        "pull output: {all}"
+    );
+    assert_eq!(d.image_ids(), images);
+    assert_eq!(d.layer_records(), layers);
+    let left: Vec<String> = d
+        .data_entries(&d.driver)
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "layer dirs left: {left:?}");
+
+    let diff_id = imagetar::digest(&tar);
+    r.put_image(
+        "honest",
+        "1",
+        &tar,
+        &imagetar::config(std::slice::from_ref(&diff_id), &["true"]),
+    );
+    d.docker(&["pull", &r.name("honest:1")])
+        .ok("pull of the honest image");
+    let added: Vec<String> = d.layer_records().difference(&layers).cloned().collect();
+    assert_eq!(added, [diff_id]);
 }

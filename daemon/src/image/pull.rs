@@ -84,14 +84,17 @@ impl ImageService {
                 Some(&shown_tag),
             ))
             .await;
-        // The layer that is probably the first one missing starts downloading now, while the
-        // config is fetched (a guess from the blob digests of earlier pulls and pushes).
+        // The layer that is probably the first one missing starts downloading and unpacking
+        // now, while the config is fetched (a guess from the blob digests of earlier pulls and
+        // pushes); it is checked against the config once that arrives.
         let layers = &resolved.manifest.layers;
         let (svc, descriptors) = (self.clone(), layers.clone());
         let guess = blocking(move || Ok(svc.first_missing_guess(&descriptors))).await?;
-        let mut prefetch = guess.map(|i| (i, self.fetch_layer(r, creds, &layers[i], tx)));
+        let early =
+            guess.map(|(i, parent)| (i, self.start_unpack(r, creds, &layers[i], parent, None, tx)));
         let mut config = Vec::new();
-        self.registry()
+        let fetched = self
+            .registry()
             .fetch_blob(
                 r,
                 creds,
@@ -100,7 +103,13 @@ impl ImageService {
                 &mut |_| {},
             )
             .await
-            .map_err(registry_error)?;
+            .map_err(registry_error);
+        if let Err(e) = fetched {
+            if let Some((_, u)) = early {
+                self.cancel_unpack(u).await;
+            }
+            return Err(e);
+        }
         let cfg: ImageConfig =
             serde_json::from_slice(&config).map_err(image::Error::InvalidConfig)?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
@@ -126,24 +135,22 @@ impl ImageService {
         // The first missing layer is unpacked while it downloads; the others download to
         // scratch files meanwhile (up to 3 at a time) and are unpacked in order after it.
         let first = missing.first().copied();
-        let fetching = match prefetch.take() {
-            Some((i, f)) if Some(i) == first => Some(f),
-            Some((_, f)) => {
-                f.task.abort(); // a wrong guess
+        let parent_chain = |i: usize| (i > 0).then(|| chains[i - 1].clone());
+        let early = match early {
+            Some((i, u)) if Some(i) == first && u.parent == parent_chain(i) => Some(u),
+            Some((_, u)) => {
+                self.cancel_unpack(u).await; // a wrong guess
                 None
             }
             None => None,
         };
         let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
         let streamed = async {
-            match first {
-                Some(i) => {
-                    let (d, diff_id) = (&layers[i], &cfg.rootfs.diff_ids[i]);
-                    let f = fetching.unwrap_or_else(|| self.fetch_layer(r, creds, d, tx));
-                    Some(self.unpack_fetched(f, d, diff_id, parent_of(i), tx).await)
-                }
-                None => None,
-            }
+            let i = first?;
+            let (d, diff_id) = (&layers[i], &cfg.rootfs.diff_ids[i]);
+            let u = early
+                .unwrap_or_else(|| self.start_unpack(r, creds, d, parent_of(i), Some(diff_id), tx));
+            Some(self.finish_unpack(u, d, diff_id, tx).await)
         };
         let rest = futures_util::stream::iter(missing.iter().skip(1).copied())
             .map(|i| {
@@ -159,7 +166,10 @@ impl ImageService {
         for (i, f) in downloads {
             files.insert(i, TempBlob(f?));
         }
-        let mut parent: Option<LayerMeta> = streamed.transpose()?;
+        let (mut parent, _streamed_hold) = match streamed.transpose()? {
+            Some((layer, hold)) => (Some(layer), Some(hold)),
+            None => (None, None),
+        };
         for (i, d) in layers.iter().enumerate() {
             if Some(i) <= first {
                 continue;
@@ -172,10 +182,10 @@ impl ImageService {
                     let diff_id = cfg.rootfs.diff_ids[i].clone();
                     let p = parent.clone();
                     let digest = d.digest.clone();
-                    let l = blocking(move || {
+                    let (l, _) = blocking(move || {
                         let file = std::fs::File::open(&blob.0)
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                        svc.unpack_layer(file, p.as_ref(), &diff_id, &digest)
+                        svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)
                     })
                     .await?;
                     let _ = tx
@@ -237,19 +247,20 @@ impl ImageService {
         Ok(())
     }
 
-    /// Which layer is probably the first one missing here: the first whose blob was never
-    /// pulled or pushed before, or whose layer is gone. `None` if all seem present.
-    fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<usize> {
-        let mut chain: Option<image::Digest> = None;
+    /// Which layer is probably the first one missing here, with the layer probably below it:
+    /// the first whose blob was never pulled or pushed before, or whose layer is gone. `None`
+    /// if all seem present.
+    fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<(usize, Option<LayerMeta>)> {
+        let mut below: Option<LayerMeta> = None;
         for (i, d) in layers.iter().enumerate() {
             let Some(diff_id) = self.store.blob_diff_id(&d.digest) else {
-                return Some(i);
+                return Some((i, below));
             };
-            let c = image::chain_id(chain.as_ref(), &diff_id);
-            if self.store.layer(&c).is_none() {
-                return Some(i);
+            let c = image::chain_id(below.as_ref().map(|l| &l.chain_id), &diff_id);
+            match self.store.layer(&c) {
+                Some(l) => below = Some(l),
+                None => return Some((i, below)),
             }
-            chain = Some(c);
         }
         None
     }
@@ -301,32 +312,49 @@ impl ImageService {
         }
     }
 
-    /// Unpacks a layer while it downloads; nothing of it is kept if either fails.
-    async fn unpack_fetched(
+    /// Starts downloading layer `d` and unpacking it on top of `parent` as it arrives, checked
+    /// against `diff_id` if known already. Its progress lines wait for
+    /// [`Self::finish_unpack`].
+    fn start_unpack(
         self: &Arc<Self>,
-        f: Fetching,
+        r: &RegRef,
+        creds: &Credentials,
+        d: &Descriptor,
+        parent: Option<LayerMeta>,
+        diff_id: Option<&image::Digest>,
+        tx: &Progress,
+    ) -> Unpacking {
+        let f = self.fetch_layer(r, creds, d, tx);
+        let (svc, digest, diff_id) = (self.clone(), d.digest.clone(), diff_id.cloned());
+        let parent_chain = parent.as_ref().map(|p| p.chain_id.clone());
+        let chunks = f.chunks;
+        let unpack = tokio::task::spawn_blocking(move || {
+            let blob = ChannelReader::new(chunks);
+            svc.unpack_layer(blob, parent.as_ref(), diff_id.as_ref(), &digest)
+        });
+        Unpacking {
+            parent: parent_chain,
+            download: f.task,
+            announced: f.announced,
+            unpack,
+        }
+    }
+
+    /// Once layer `d` has been announced: its download progress, then the unpacked layer,
+    /// which must have the config's `diff_id`; nothing of it is kept if anything fails (a
+    /// layer recorded with another diff id is collected by the failed pull).
+    async fn finish_unpack(
+        &self,
+        u: Unpacking,
         d: &Descriptor,
         diff_id: &image::Digest,
-        parent: Option<LayerMeta>,
         tx: &Progress,
-    ) -> Result<LayerMeta> {
-        // "Pulling fs layer" has been sent: its download progress may show now.
-        f.announced.store(true, Ordering::Relaxed);
-        let svc = self.clone();
-        let (diff_id, digest) = (diff_id.clone(), d.digest.clone());
-        let chunks = f.chunks;
-        let unpacked = blocking(move || {
-            svc.unpack_layer(
-                ChannelReader::new(chunks),
-                parent.as_ref(),
-                &diff_id,
-                &digest,
-            )
-        });
+    ) -> Result<(LayerMeta, image::LayerHold)> {
+        u.announced.store(true, Ordering::Relaxed);
         let id = short(&d.digest);
         let download = async {
-            let done = f
-                .task
+            let done = u
+                .download
                 .await
                 .map_err(|e| ServiceError::internal(format!("download task failed: {e}")))?;
             if done.is_ok() {
@@ -336,29 +364,55 @@ impl ImageService {
             }
             done
         };
+        let unpacked = async {
+            u.unpack
+                .await
+                .map_err(|e| ServiceError::internal(format!("unpack task failed: {e}")))?
+        };
         let (downloaded, unpacked) = tokio::join!(download, unpacked);
         // A failed download reached the reader as an error, so the unpacking failed with it;
         // a failed unpacking stopped the download (its reader went away).
-        let layer = unpacked?;
+        let (layer, hold) = unpacked?;
         downloaded?;
+        if layer.diff_id != *diff_id {
+            return Err(ServiceError::invalid(format!(
+                "layer content does not match its digest: expected {diff_id}, got {}",
+                layer.diff_id
+            )));
+        }
         let _ = tx.send(status("Pull complete", Some(&id))).await;
-        Ok(layer)
+        Ok((layer, hold))
+    }
+
+    /// Stops an unpacking that is not wanted: its download ends, so the unpacking fails and
+    /// leaves nothing; should it have finished already, its layer is collected.
+    async fn cancel_unpack(self: &Arc<Self>, u: Unpacking) {
+        u.download.abort();
+        if let Ok(Ok(done)) = u.unpack.await {
+            drop(done);
+            let svc = self.clone();
+            let _ = blocking(move || {
+                super::gc_layers(&svc.store, svc.graph.as_ref());
+                Ok(())
+            })
+            .await;
+        }
     }
 
     /// Blocking: decompresses `blob` and ingests it on top of `parent`, checked against
-    /// `diff_id`. The layer stays held by the pull's holds until its image is written.
+    /// `diff_id` if given, and records which diff id the blob unpacked to.
     fn unpack_layer(
         &self,
         blob: impl std::io::Read + Send + 'static,
         parent: Option<&LayerMeta>,
-        diff_id: &image::Digest,
+        diff_id: Option<&image::Digest>,
         digest: &str,
-    ) -> Result<LayerMeta> {
+    ) -> Result<(LayerMeta, image::LayerHold)> {
         let mut tar = image::decompress(blob)
             .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
-        let (layer, _) = self.ingest_layer(parent, &mut tar, Some(diff_id))?;
-        self.store.set_blob_diff_id(digest, diff_id);
-        Ok(layer)
+        let (layer, hold) = self.ingest_layer(parent, &mut tar, diff_id)?;
+        self.store.set_blob_diff_id(digest, &layer.diff_id);
+        Ok((layer, hold))
     }
 
     /// Downloads one blob into the store's scratch space, reporting progress.
@@ -397,6 +451,15 @@ impl ImageService {
         std::mem::forget(guard);
         Ok(path)
     }
+}
+
+/// A layer downloading and unpacking (see [`ImageService::start_unpack`]).
+struct Unpacking {
+    /// The chain id of the layer it is unpacked on.
+    parent: Option<image::Digest>,
+    download: tokio::task::JoinHandle<Result<()>>,
+    announced: Arc<AtomicBool>,
+    unpack: tokio::task::JoinHandle<Result<(LayerMeta, image::LayerHold)>>,
 }
 
 /// A layer download under way (see [`ImageService::fetch_layer`]).
