@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 /// The most descriptors one packet may carry here.
-const MAX_FDS: usize = 3;
+const MAX_FDS: usize = 4;
 
 /// Receives one packet of at most `max_bytes` and up to `max_fds` descriptors (close-on-exec;
 /// any beyond are closed). An empty packet means the peer closed its end.

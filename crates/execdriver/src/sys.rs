@@ -258,6 +258,38 @@ pub fn default_disposition(sig: libc::c_int) -> nix::Result<()> {
 }
 
 /// `close_range(first, ~0, 0)`: closes every descriptor from `first` up.
+/// Sets this process's nice value (every thread: the callers are single-threaded).
+pub(crate) fn set_nice(nice: i32) -> nix::Result<()> {
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    if r < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}
+
+/// Closes every descriptor above stderr except `keep` (which must be above stderr).
+pub(crate) fn close_fds_except(keep: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let keep = u32::try_from(keep.as_raw_fd()).map_err(|_| nix::errno::Errno::EBADF)?;
+    if keep < 3 {
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    let close = |first: u32, last: u32| {
+        // SAFETY: no pointers; the caller owns no descriptor in these ranges any more (it
+        // runs right after a fork, before opening anything).
+        let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+        if r < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        Ok(())
+    };
+    if keep > 3 {
+        close(3, keep - 1)?;
+    }
+    close(keep + 1, u32::MAX)
+}
+
 pub fn close_fds_from(first: u32) -> nix::Result<()> {
     // SAFETY: no pointers; closing descriptors this process doesn't use any more (the caller
     // runs before anything in it opened files).

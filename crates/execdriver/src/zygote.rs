@@ -10,6 +10,12 @@
 //!   (control pipe, event pipe, `shim.log`); flag [`WANTS_NETNS`] asks for the reserve netns;
 //! - reply: `[0][pid: i32 LE]` with SCM_RIGHTS `[pidfd]`, or `[1][message]` if the fork failed.
 //!
+//! The zygote forks each shim ahead of its request: a *spare* shim waits on a socket of its own
+//! for `[flags][bundle]` with its stdio (and the reserve netns, if wanted) attached, which the
+//! zygote forwards from the daemon's request before replying with the spare's pid and pidfd;
+//! then it forks the next spare while the first one starts its container. A request finding no
+//! spare, or a dead one, gets a shim forked on the spot.
+//!
 //! The zygote ignores SIGCHLD, so the kernel reaps its shims; the daemon follows each one
 //! through its pidfd. It exits when the daemon's end closes. Shims it forked live on (each in
 //! its own session), exactly like exec'd ones.
@@ -47,6 +53,8 @@ const MAX_PACKET: usize = 8192;
 const RELEASE_BATCH: usize = 8;
 /// ... or when no request came for this long (milliseconds).
 const RELEASE_IDLE_MS: u16 = 1000;
+/// The zygote's nice value while it readies the next request (reserve netns, spare shim).
+const BACKGROUND_NICE: i32 = 19;
 /// Beyond this many held namespaces (of running containers), new ones are not held.
 const MAX_HELD: usize = 256;
 
@@ -176,11 +184,15 @@ pub fn main() -> i32 {
     };
     let mut reserve = None;
     let mut held = Held::default();
+    let mut spare: Option<Spare> = None;
     let cgroup_v1 = matches!(
         crate::cgroups::detect(),
         Ok(crate::cgroups::CgroupVersion::V1)
     );
     loop {
+        // What follows readies the next request; it runs beside the shim just forked, which
+        // starts its container now: at a low priority, it gives way.
+        let _ = crate::sys::set_nice(BACKGROUND_NICE);
         if cgroup_v1 {
             // Read afresh after every fork: the next shim finds them read, and not stale.
             crate::cgroups::prepare_v1();
@@ -198,6 +210,12 @@ pub fn main() -> i32 {
                 }
             };
         }
+        if spare.is_none() {
+            spare = Spare::fork()
+                .map_err(|e| zygote_log(format_args!("no spare shim: {e}")))
+                .ok();
+        }
+        let _ = crate::sys::set_nice(0);
         held.release(false);
         if !held.is_empty() && !readable(&sock, PollTimeout::from(RELEASE_IDLE_MS)) {
             held.release(true);
@@ -219,7 +237,14 @@ pub fn main() -> i32 {
                     None
                 };
                 let bundle = PathBuf::from(OsStr::from_bytes(&packet[1..]));
-                let forked = fork_shim(&bundle, stdio, netns.as_ref());
+                let started = match spare.take() {
+                    Some(s) => s.start(&packet, &stdio, netns.as_ref()),
+                    None => Err("none forked".to_string()),
+                };
+                let forked = started.or_else(|e| {
+                    zygote_log(format_args!("spare shim not used ({e}); forking one"));
+                    fork_shim(&bundle, stdio, netns.as_ref())
+                });
                 if let (Ok(f), Some(ns)) = (&forked, netns) {
                     held.hold(ns, &f.pidfd);
                 }
@@ -250,6 +275,101 @@ pub fn main() -> i32 {
         if let Err(e) = sent {
             zygote_log(format_args!("replying: {e}"));
             return 1;
+        }
+    }
+}
+
+/// A shim forked before its request, waiting on `sock` (see the module doc).
+struct Spare {
+    pid: i32,
+    pidfd: OwnedFd,
+    sock: OwnedFd,
+}
+
+impl Spare {
+    fn fork() -> std::result::Result<Spare, String> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| format!("socketpair: {e}"))?;
+        match clone3_fork(0, None) {
+            Ok(CloneResult::Parent { pid, pidfd }) => Ok(Spare {
+                pid,
+                pidfd,
+                sock: ours,
+            }),
+            Ok(CloneResult::Child) => {
+                drop(ours);
+                std::process::exit(spare_main(theirs))
+            }
+            Err(e) => Err(format!("fork: {e}")),
+        }
+    }
+
+    /// Hands the request (packet and descriptors) to the spare, which becomes its shim.
+    fn start(
+        self,
+        packet: &[u8],
+        stdio: &[OwnedFd; 3],
+        netns: Option<&OwnedFd>,
+    ) -> std::result::Result<Forked, String> {
+        let mut fds: Vec<i32> = stdio.iter().map(|f| f.as_raw_fd()).collect();
+        fds.extend(netns.map(|n| n.as_raw_fd()));
+        sendmsg::<()>(
+            self.sock.as_raw_fd(),
+            &[IoSlice::new(packet)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| format!("send to spare shim {}: {e}", self.pid))?;
+        Ok(Forked {
+            pid: self.pid,
+            pidfd: self.pidfd,
+        })
+    }
+}
+
+/// A spare shim: waits for its request, then becomes the shim (never returns but through
+/// `exit`). Exits quietly when the zygote goes away first.
+fn spare_main(sock: OwnedFd) -> i32 {
+    // The zygote's descriptors (its socket to the daemon above all: a daemon must see a dead
+    // zygote's socket close) are not ours to keep.
+    if let Err(e) = crate::sys::close_fds_except(sock.as_fd()) {
+        zygote_log(format_args!("spare shim: closing descriptors: {e}"));
+        return 2;
+    }
+    let (packet, fds) = match crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 4) {
+        Ok((p, _)) if p.is_empty() => return 0,
+        Ok(r) => r,
+        Err(e) => {
+            zygote_log(format_args!("spare shim: receiving its request: {e}"));
+            return 2;
+        }
+    };
+    drop(sock);
+    // Forked at the zygote's background priority: back to the normal one.
+    let _ = crate::sys::set_nice(0);
+    let mut fds = fds.into_iter();
+    let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
+        zygote_log(format_args!(
+            "spare shim: a request must carry three descriptors"
+        ));
+        return 2;
+    };
+    let netns = fds.next();
+    let bundle = PathBuf::from(OsStr::from_bytes(packet.get(1..).unwrap_or_default()));
+    match shim_setup([stdin, stdout, stderr], netns.as_ref()) {
+        Ok(netns_ready) => crate::helper::shim_main(&bundle, netns_ready),
+        Err(msg) => {
+            zygote_log(format_args!(
+                "setting up a shim for {}: {msg}",
+                bundle.display()
+            ));
+            2
         }
     }
 }

@@ -150,6 +150,69 @@ fn a_dead_zygote_is_replaced() {
     assert!(!std::path::Path::new(&format!("/proc/{first}")).exists());
 }
 
+/// Children of `pid` (from `/proc/*/stat`).
+fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    .is_some_and(|ppid| ppid == pid.to_string())
+            })
+        })
+        .collect()
+}
+
+fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "process {pid} still there");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The zygote forks each shim ahead of its request: one spare waits while no container runs.
+/// A spare that died is replaced by a shim forked on the spot; a zygote that goes takes its
+/// spare with it.
+#[test]
+fn a_spare_shim_waits_and_goes_with_its_zygote() {
+    let f = Fixture::new();
+    f.run(&f.spec(&["true"]), &[]);
+    let zygote = f.driver.zygote_pid().expect("a zygote");
+    let spare = || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let kids = children_of(zygote);
+            if kids.len() == 1 {
+                return kids[0];
+            }
+            assert!(Instant::now() < deadline, "zygote children: {kids:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let first = spare();
+    let kill = |pid: i32| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap()
+    };
+    kill(first);
+    wait_gone(first);
+    let o = f.run(&f.spec(&["echo", "without a spare"]), &[]);
+    assert_eq!(o.stdout, "without a spare\n");
+    let second = spare();
+    assert_ne!(first, second);
+    assert_eq!(
+        f.driver.zygote_pid(),
+        Some(zygote),
+        "the zygote was not replaced"
+    );
+
+    kill(zygote);
+    wait_gone(second);
+}
+
 #[test]
 fn host_network_sees_host_interfaces() {
     let f = Fixture::new();
