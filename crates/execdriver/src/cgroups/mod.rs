@@ -109,6 +109,14 @@ impl AnyCgroupManager {
         })
     }
 
+    /// Which hierarchy this manages.
+    pub fn version(&self) -> CgroupVersion {
+        match self {
+            AnyCgroupManager::V1(_) => CgroupVersion::V1,
+            AnyCgroupManager::V2(_) => CgroupVersion::V2,
+        }
+    }
+
     fn inner(&self) -> &dyn CgroupManager {
         match self {
             AnyCgroupManager::V1(m) => m,

@@ -54,12 +54,6 @@ fn init(
     io: ChildStdio,
     chan: &ChildChannel,
 ) -> Result<Infallible, StartFailure> {
-    if join_cgroup {
-        cgroup.join_self()?;
-    }
-    chan.wait_ready()?;
-    // Now in the container's cgroups: make them the root of a new cgroup namespace.
-    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare(CLONE_NEWCGROUP)", e))?;
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     reset_signals()?;
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
@@ -71,7 +65,15 @@ fn init(
     {
         dup_stdio(&stdin, &stdout, &stderr)?;
     }
-    rootfs::setup(spec, &cgroup.container_mounts())?;
+    // The mounts that do not depend on the cgroup, while the shim makes it (v1).
+    rootfs::prepare(spec)?;
+    chan.wait_ready()?;
+    if join_cgroup {
+        cgroup.join_self()?;
+    }
+    // Now in the container's cgroups: make them the root of a new cgroup namespace.
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare(CLONE_NEWCGROUP)", e))?;
+    rootfs::finish(spec, &cgroup.container_mounts())?;
     if !spec.hostname.is_empty() {
         nix::unistd::sethostname(&spec.hostname).map_err(|e| Error::sys("sethostname", e))?;
     }

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use super::channel::{self, ExecOutcome};
 use super::stdio::{self, ParentStdio};
 use super::{child, StartFailure};
-use crate::cgroups::{AnyCgroupManager, CgroupManager};
+use crate::cgroups::{AnyCgroupManager, CgroupManager, CgroupVersion};
 use crate::error::Error;
 use crate::spec::{ContainerSpec, FailKind, NetworkMode};
 use crate::sys::{clone3_fork, CloneResult};
@@ -44,6 +44,12 @@ fn clone_flags(spec: &ContainerSpec, netns_ready: bool) -> CloneFlags {
     f
 }
 
+fn make_cgroup(spec: &ContainerSpec, cgroup: &AnyCgroupManager) -> Result<(), StartFailure> {
+    cgroup.create()?;
+    cgroup.apply(&spec.resources)?;
+    Ok(())
+}
+
 /// Starts the container's process; on failure nothing of it is left but the cgroup, which the
 /// caller removes.
 pub(super) fn launch(
@@ -52,15 +58,19 @@ pub(super) fn launch(
     netns_ready: bool,
 ) -> Result<Launched, StartFailure> {
     let (parent_io, child_io) = stdio::create(spec)?;
-    cgroup.create()?;
-    cgroup.apply(&spec.resources)?;
     let (parent_chan, child_chan) = channel::pair()?;
 
-    // v2: the child is born in its cgroup; v1: it moves itself there first thing (see
-    // `CgroupManager::join_self` for why not the shim writing its pid: that costs ~10 ms).
+    // v2: the cgroup is made first and the child born in it. v1: the cgroup is made while the
+    // child builds its mounts, and the child moves itself into it once told it exists, before
+    // anything of the container runs (see `CgroupManager::join_self` for why not the shim
+    // writing its pid: that costs ~10 ms).
+    let v2 = cgroup.version() == CgroupVersion::V2;
+    if v2 {
+        make_cgroup(spec, cgroup)?;
+    }
     let flags =
         u64::try_from(clone_flags(spec, netns_ready).bits()).expect("clone flags are positive");
-    let cgroup_fd = cgroup.clone_into_fd()?;
+    let cgroup_fd = if v2 { cgroup.clone_into_fd()? } else { None };
     let mut cloned = clone3_fork(flags, cgroup_fd.as_ref().map(|f| f.as_fd()));
     let mut born_inside = cgroup_fd.is_some();
     if born_inside
@@ -97,7 +107,16 @@ pub(super) fn launch(
         let _ = waitpid(Pid::from_raw(pid), None);
         Err(f)
     };
+    if !v2 {
+        if let Err(e) = make_cgroup(spec, cgroup) {
+            return abort(e);
+        }
+    }
     if let Err(e) = parent_chan.send_ready() {
+        // The child may have failed already (building its mounts): its report says why.
+        if let Ok(ExecOutcome::Failed(f)) = parent_chan.wait_exec() {
+            return abort(f);
+        }
         return abort(e.into());
     }
     match parent_chan.wait_exec() {

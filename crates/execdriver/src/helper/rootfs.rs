@@ -119,8 +119,9 @@ pub(super) fn secure_join(root: &Path, path: &str) -> PathBuf {
     root.join(resolved)
 }
 
-/// Builds the mount table under `spec.rootfs` and pivots into it.
-pub(super) fn setup(spec: &ContainerSpec, cgroups: &[CgroupMount]) -> Result<()> {
+/// Builds the part of the mount table under `spec.rootfs` that does not depend on the
+/// container's cgroup: everything but `/sys/fs/cgroup` and the bind mounts. [`finish`] follows.
+pub(super) fn prepare(spec: &ContainerSpec) -> Result<()> {
     // Nothing we mount may propagate back to the host.
     mount(
         None::<&str>,
@@ -151,9 +152,15 @@ pub(super) fn setup(spec: &ContainerSpec, cgroups: &[CgroupMount]) -> Result<()>
         no_ex() | MsFlags::MS_RDONLY,
         None,
     )?;
-    mount_cgroups(&sys.join("fs/cgroup"), cgroups)?;
+    setup_dev(root, spec)
+}
 
-    setup_dev(root, spec)?;
+/// Mounts the container's cgroups (it must sit in them, in its own cgroup namespace) and the
+/// bind mounts, and pivots into the root.
+pub(super) fn finish(spec: &ContainerSpec, cgroups: &[CgroupMount]) -> Result<()> {
+    let root = spec.rootfs.as_path();
+    let sys = secure_join(root, "/sys");
+    mount_cgroups(&sys.join("fs/cgroup"), cgroups)?;
     for m in &spec.mounts {
         bind_mount(root, m)?;
     }
