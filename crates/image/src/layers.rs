@@ -1,5 +1,5 @@
 use crate::error::IoContext;
-use crate::fsutil::{sync_filesystem, write_replace};
+use crate::fsutil::write_replace;
 use crate::{Digest, KeptTar, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,11 +64,13 @@ pub(crate) fn kept_tar(dir: &Path) -> Option<KeptTar> {
     whole.exists().then_some(KeptTar::Whole(whole))
 }
 
-/// Writes a layer's record into a temp dir, moves the kept `tar` in beside it, flushes the filesystem
-/// (the record, the tar and the layer's contents, written by the graphdriver before, all reach
-/// the disk at once) and renames the dir into place: after a crash a layer record is either
-/// absent or complete, with its contents. The rename itself becomes durable with the next
-/// commit point ([`crate::fsutil::write_commit`]): an image config or tag that refers to it.
+/// Writes a layer's record into a temp dir, moves the kept `tar` in beside it and renames the
+/// dir into place: a record is either absent or complete. Nothing is flushed here. A layer
+/// counts only once an image refers to it, and the commit point that writes that image
+/// ([`crate::fsutil::write_commit`]) flushes the whole filesystem first: this record, the tar
+/// and the layer's contents. A layer that a crash caught before that commit is referenced by
+/// nothing, and the daemon collects unreferenced layers when it starts (a record left
+/// incomplete is dropped when the store opens).
 pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&KeptTar>) -> Result<()> {
     let base = root.join("layerdb/sha256");
     fs::create_dir_all(&base).at(&base)?;
@@ -90,7 +92,6 @@ pub(crate) fn write_layer(root: &Path, l: &LayerMeta, tar: Option<&KeptTar>) -> 
     if let Some(t) = tar {
         fs::rename(t.path(), kept_path(&tmp, t)).at(t.path())?;
     }
-    sync_filesystem(&tmp)?;
     let dst = layer_dir(root, &l.chain_id);
     fs::rename(&tmp, &dst).at(&dst)
 }
