@@ -37,8 +37,12 @@ help:
 build:
 	$(CARGO) build --workspace
 
+# The release rdocker is linked statically (static-pie): no dynamic loading and relocation at
+# every start, about 0.5 ms of each CLI command on the test VM. Only its final link differs, so
+# it is built apart from the rest of the workspace (proc-macros cannot be built crt-static).
 release:
-	$(CARGO) build --workspace --release
+	$(CARGO) build --workspace --release --exclude client
+	$(CARGO) rustc -p client --release --bin rdocker -- -C target-feature=+crt-static
 
 # Installs what is missing on a fresh Debian 12; on a prepared machine it does no network access.
 deps:

@@ -22,7 +22,7 @@ DOCKER_SOCK=/var/run/docker.sock
 
 die() { echo "bench: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "needs root (run: sudo make bench)"
-[[ -x $RDOCKERD && -x $RDOCKER ]] || die "release binaries missing: run 'cargo build --workspace --release' (make bench does)"
+[[ -x $RDOCKERD && -x $RDOCKER ]] || die "release binaries missing: run 'make release' (make bench does)"
 [[ -f $IMAGE ]] || die "$IMAGE missing: run 'make image'"
 command -v curl >/dev/null || die "curl missing: run 'make deps'"
 REGISTRY_BIN=$(command -v docker-registry || true)
