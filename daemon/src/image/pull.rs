@@ -84,14 +84,27 @@ impl ImageService {
                 Some(&shown_tag),
             ))
             .await;
-        // The layer that is probably the first one missing starts downloading and unpacking
-        // now, while the config is fetched (a guess from the blob digests of earlier pulls and
-        // pushes); it is checked against the config once that arrives.
+        // The layer that is probably the first one missing starts downloading now, while the
+        // config is fetched (a guess from the blob digests of earlier pulls and pushes), and
+        // unpacking too if it is known to be missing; it is checked against the config once
+        // that arrives.
         let layers = &resolved.manifest.layers;
         let (svc, descriptors) = (self.clone(), layers.clone());
         let guess = blocking(move || Ok(svc.first_missing_guess(&descriptors))).await?;
-        let early =
-            guess.map(|(i, parent)| (i, self.start_unpack(r, creds, &layers[i], parent, None, tx)));
+        let early = guess.map(|g| {
+            let early = match g.known_missing {
+                true => Early::Unpacking(self.start_unpack(
+                    r,
+                    creds,
+                    &layers[g.index],
+                    g.parent,
+                    None,
+                    tx,
+                )),
+                false => Early::Fetching(self.fetch_layer(r, creds, &layers[g.index], tx)),
+            };
+            (g.index, early)
+        });
         let mut config = Vec::new();
         let fetched = self
             .registry()
@@ -105,8 +118,8 @@ impl ImageService {
             .await
             .map_err(registry_error);
         if let Err(e) = fetched {
-            if let Some((_, u)) = early {
-                self.cancel_unpack(u).await;
+            if let Some((_, early)) = early {
+                self.cancel_early(early).await;
             }
             return Err(e);
         }
@@ -119,9 +132,12 @@ impl ImageService {
         }
         let chains = cfg.chain_ids();
         let _holds: Vec<image::LayerHold> = chains.iter().map(|c| self.store.hold(c)).collect();
+        let parent_chain = |i: usize| (i > 0).then(|| chains[i - 1].clone());
+        // The layer unpacked early may be recorded already: it is still this pull's to report.
+        let ours = |i: usize| matches!(&early, Some((j, Early::Unpacking(u))) if *j == i && u.parent == parent_chain(i));
         let mut missing = Vec::new();
         for (i, d) in layers.iter().enumerate() {
-            if self.store.layer(&chains[i]).is_some() {
+            if !ours(i) && self.store.layer(&chains[i]).is_some() {
                 let _ = tx
                     .send(status("Already exists", Some(&short(&d.digest))))
                     .await;
@@ -135,16 +151,21 @@ impl ImageService {
         // The first missing layer is unpacked while it downloads; the others download to
         // scratch files meanwhile (up to 3 at a time) and are unpacked in order after it.
         let first = missing.first().copied();
-        let parent_chain = |i: usize| (i > 0).then(|| chains[i - 1].clone());
+        let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
         let early = match early {
-            Some((i, u)) if Some(i) == first && u.parent == parent_chain(i) => Some(u),
-            Some((_, u)) => {
-                self.cancel_unpack(u).await; // a wrong guess
+            Some((i, Early::Unpacking(u))) if Some(i) == first && u.parent == parent_chain(i) => {
+                Some(u)
+            }
+            Some((i, Early::Fetching(f))) if Some(i) == first => {
+                let diff_id = Some(&cfg.rootfs.diff_ids[i]);
+                Some(self.unpack_fetched(f, &layers[i], parent_of(i), diff_id))
+            }
+            Some((_, wrong)) => {
+                self.cancel_early(wrong).await;
                 None
             }
             None => None,
         };
-        let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
         let streamed = async {
             let i = first?;
             let (d, diff_id) = (&layers[i], &cfg.rootfs.diff_ids[i]);
@@ -250,16 +271,28 @@ impl ImageService {
     /// Which layer is probably the first one missing here, with the layer probably below it:
     /// the first whose blob was never pulled or pushed before, or whose layer is gone. `None`
     /// if all seem present.
-    fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<(usize, Option<LayerMeta>)> {
+    fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<Guess> {
         let mut below: Option<LayerMeta> = None;
-        for (i, d) in layers.iter().enumerate() {
+        for (index, d) in layers.iter().enumerate() {
             let Some(diff_id) = self.store.blob_diff_id(&d.digest) else {
-                return Some((i, below));
+                let known_missing = false;
+                return Some(Guess {
+                    index,
+                    parent: below,
+                    known_missing,
+                });
             };
             let c = image::chain_id(below.as_ref().map(|l| &l.chain_id), &diff_id);
             match self.store.layer(&c) {
                 Some(l) => below = Some(l),
-                None => return Some((i, below)),
+                None => {
+                    let known_missing = true;
+                    return Some(Guess {
+                        index,
+                        parent: below,
+                        known_missing,
+                    });
+                }
             }
         }
         None
@@ -325,6 +358,17 @@ impl ImageService {
         tx: &Progress,
     ) -> Unpacking {
         let f = self.fetch_layer(r, creds, d, tx);
+        self.unpack_fetched(f, d, parent, diff_id)
+    }
+
+    /// Unpacks layer `d`, downloading in `f`, on top of `parent` as it arrives.
+    fn unpack_fetched(
+        self: &Arc<Self>,
+        f: Fetching,
+        d: &Descriptor,
+        parent: Option<LayerMeta>,
+        diff_id: Option<&image::Digest>,
+    ) -> Unpacking {
         let (svc, digest, diff_id) = (self.clone(), d.digest.clone(), diff_id.cloned());
         let parent_chain = parent.as_ref().map(|p| p.chain_id.clone());
         let chunks = f.chunks;
@@ -382,6 +426,14 @@ impl ImageService {
         }
         let _ = tx.send(status("Pull complete", Some(&id))).await;
         Ok((layer, hold))
+    }
+
+    /// Stops what a wrong guess started.
+    async fn cancel_early(self: &Arc<Self>, early: Early) {
+        match early {
+            Early::Unpacking(u) => self.cancel_unpack(u).await,
+            Early::Fetching(f) => f.task.abort(),
+        }
     }
 
     /// Stops an unpacking that is not wanted: its download ends, so the unpacking fails and
@@ -451,6 +503,24 @@ impl ImageService {
         std::mem::forget(guard);
         Ok(path)
     }
+}
+
+/// The layer a pull guessed to be the first one it lacks, before the image config arrived.
+struct Guess {
+    index: usize,
+    /// The layer guessed to be below it.
+    parent: Option<LayerMeta>,
+    /// Known to be missing (the diff id its blob unpacked to before is known, and no such layer
+    /// is here), rather than only never seen.
+    known_missing: bool,
+}
+
+/// What a pull started for its [`Guess`] while the image config downloads.
+enum Early {
+    /// A layer known to be missing: unpacking as it downloads.
+    Unpacking(Unpacking),
+    /// A layer perhaps present after all (loaded, not pulled): only downloading.
+    Fetching(Fetching),
 }
 
 /// A layer downloading and unpacking (see [`ImageService::start_unpack`]).
