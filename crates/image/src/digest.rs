@@ -66,9 +66,10 @@ pub struct BackgroundSha256 {
     thread: Option<std::thread::JoinHandle<[u8; 32]>>,
 }
 
-/// Bytes per chunk handed to the hashing thread, and chunks in flight.
-const HASH_CHUNK: usize = 256 << 10;
-const HASH_DEPTH: usize = 4;
+/// Bytes per chunk handed to the hashing thread (below glibc's mmap threshold, so the few
+/// buffers come from and go back to the heap), and chunks in flight.
+const HASH_CHUNK: usize = 64 << 10;
+const HASH_DEPTH: usize = 8;
 
 impl BackgroundSha256 {
     /// Starts the hashing thread.
