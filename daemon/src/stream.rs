@@ -26,10 +26,14 @@ impl Write for ChannelWriter {
 }
 
 /// A blocking `Read` over chunks sent from the async side (a request body, a download). A
-/// chunk that failed to arrive reads as an error; a closed channel is the end.
+/// chunk that failed to arrive reads as an error; a closed channel is the end, or, with
+/// [`ChannelReader::until_marker`], an empty chunk is (a channel closed before it is an error).
 pub struct ChannelReader {
     rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
     chunk: Bytes,
+    /// The end is an empty chunk; `done` once it came.
+    marked: bool,
+    done: bool,
 }
 
 impl ChannelReader {
@@ -37,6 +41,18 @@ impl ChannelReader {
         Self {
             rx,
             chunk: Bytes::new(),
+            marked: false,
+            done: false,
+        }
+    }
+
+    /// A reader whose input ends only with an empty chunk: a sender gone without sending one
+    /// (a cancelled download) cut the input short, and that reads as an error, never as a
+    /// shorter input.
+    pub fn until_marker(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> Self {
+        Self {
+            marked: true,
+            ..Self::new(rx)
         }
     }
 }
@@ -44,9 +60,19 @@ impl ChannelReader {
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.chunk.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
             match self.rx.blocking_recv() {
+                Some(Ok(chunk)) if chunk.is_empty() && self.marked => self.done = true,
                 Some(Ok(chunk)) => self.chunk = chunk,
                 Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None if self.marked => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the download stopped before its end",
+                    ))
+                }
                 None => return Ok(0),
             }
         }

@@ -258,6 +258,17 @@ pub fn default_disposition(sig: libc::c_int) -> nix::Result<()> {
 }
 
 /// `close_range(first, ~0, 0)`: closes every descriptor from `first` up.
+/// This process's nice value.
+pub(crate) fn get_nice() -> nix::Result<i32> {
+    nix::errno::Errno::clear();
+    // SAFETY: plain integer arguments; -1 is a valid value, told apart from errors by errno.
+    let n = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    match nix::errno::Errno::last_raw() {
+        0 => Ok(n),
+        _ => Err(nix::errno::Errno::last()),
+    }
+}
+
 /// Sets this process's nice value (every thread: the callers are single-threaded).
 pub(crate) fn set_nice(nice: i32) -> nix::Result<()> {
     // SAFETY: plain integer arguments.

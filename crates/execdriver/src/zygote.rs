@@ -185,6 +185,7 @@ pub fn main() -> i32 {
     let mut reserve = None;
     let mut held = Held::default();
     let mut spare: Option<Spare> = None;
+    let mut priority = Priority::new();
     let cgroup_v1 = matches!(
         crate::cgroups::detect(),
         Ok(crate::cgroups::CgroupVersion::V1)
@@ -192,7 +193,7 @@ pub fn main() -> i32 {
     loop {
         // What follows readies the next request; it runs beside the shim just forked, which
         // starts its container now: at a low priority, it gives way.
-        let _ = crate::sys::set_nice(BACKGROUND_NICE);
+        priority.background();
         if cgroup_v1 {
             // Read afresh after every fork: the next shim finds them read, and not stale.
             crate::cgroups::prepare_v1();
@@ -211,11 +212,11 @@ pub fn main() -> i32 {
             };
         }
         if spare.is_none() {
-            spare = Spare::fork()
+            spare = Spare::fork(priority.normal)
                 .map_err(|e| zygote_log(format_args!("no spare shim: {e}")))
                 .ok();
         }
-        let _ = crate::sys::set_nice(0);
+        priority.restore();
         held.release(false);
         if !held.is_empty() && !readable(&sock, PollTimeout::from(RELEASE_IDLE_MS)) {
             held.release(true);
@@ -287,7 +288,8 @@ struct Spare {
 }
 
 impl Spare {
-    fn fork() -> std::result::Result<Spare, String> {
+    /// Forks a spare, which takes nice value `normal` once it has its request.
+    fn fork(normal: i32) -> std::result::Result<Spare, String> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -303,7 +305,7 @@ impl Spare {
             }),
             Ok(CloneResult::Child) => {
                 drop(ours);
-                std::process::exit(spare_main(theirs))
+                std::process::exit(spare_main(theirs, normal))
             }
             Err(e) => Err(format!("fork: {e}")),
         }
@@ -335,9 +337,17 @@ impl Spare {
 
 /// A spare shim: waits for its request, then becomes the shim (never returns but through
 /// `exit`). Exits quietly when the zygote goes away first.
-fn spare_main(sock: OwnedFd) -> i32 {
-    // The zygote's descriptors (its socket to the daemon above all: a daemon must see a dead
-    // zygote's socket close) are not ours to keep.
+fn spare_main(sock: OwnedFd, normal_nice: i32) -> i32 {
+    // The zygote's descriptors (its socket to the daemon above all, also its stdin: a daemon
+    // must see a dead zygote's socket close) are not ours to keep.
+    let null = std::fs::File::open("/dev/null");
+    let stdin = null
+        .map_err(|e| e.to_string())
+        .and_then(|n| nix::unistd::dup2_stdin(&n).map_err(|e| e.to_string()));
+    if let Err(e) = stdin {
+        zygote_log(format_args!("spare shim: /dev/null as stdin: {e}"));
+        return 2;
+    }
     if let Err(e) = crate::sys::close_fds_except(sock.as_fd()) {
         zygote_log(format_args!("spare shim: closing descriptors: {e}"));
         return 2;
@@ -352,7 +362,9 @@ fn spare_main(sock: OwnedFd) -> i32 {
     };
     drop(sock);
     // Forked at the zygote's background priority: back to the normal one.
-    let _ = crate::sys::set_nice(0);
+    if let Err(e) = crate::sys::set_nice(normal_nice) {
+        zygote_log(format_args!("spare shim: nice {normal_nice}: {e}"));
+    }
     let mut fds = fds.into_iter();
     let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
         zygote_log(format_args!(
@@ -372,6 +384,51 @@ fn spare_main(sock: OwnedFd) -> i32 {
             2
         }
     }
+}
+
+/// The zygote's priority: its own (the daemon's) while it serves a request, [`BACKGROUND_NICE`]
+/// while it readies the next one. Only with CAP_SYS_NICE, which going back up needs; without
+/// it the zygote keeps its priority throughout.
+struct Priority {
+    normal: i32,
+    enabled: bool,
+}
+
+impl Priority {
+    fn new() -> Priority {
+        let normal = crate::sys::get_nice().unwrap_or(0);
+        Priority {
+            normal,
+            enabled: has_cap_sys_nice() && normal < BACKGROUND_NICE,
+        }
+    }
+
+    fn background(&mut self) {
+        if self.enabled {
+            let _ = crate::sys::set_nice(BACKGROUND_NICE);
+        }
+    }
+
+    fn restore(&mut self) {
+        if self.enabled {
+            if let Err(e) = crate::sys::set_nice(self.normal) {
+                zygote_log(format_args!("back to nice {}: {e}", self.normal));
+                self.enabled = false;
+            }
+        }
+    }
+}
+
+/// Whether CAP_SYS_NICE is in this process's effective set.
+fn has_cap_sys_nice() -> bool {
+    const CAP_SYS_NICE: u32 = 23;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
+            u64::from_str_radix(hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_NICE) != 0)
 }
 
 /// Network namespaces handed out, each with the pidfd of the shim that uses it.

@@ -213,6 +213,25 @@ fn a_spare_shim_waits_and_goes_with_its_zygote() {
     wait_gone(second);
 }
 
+/// The zygote readies the next spare at a low priority; containers still run at ours.
+#[test]
+fn containers_run_at_the_callers_priority() {
+    let f = Fixture::new();
+    let ours = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let nice = |stat: &str| {
+        stat.rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(16)
+            .map(str::to_owned)
+    };
+    for _ in 0..3 {
+        let o = f.run(&f.spec(&["cat", "/proc/self/stat"]), &[]);
+        assert_eq!(nice(&o.stdout), nice(&ours), "{}", o.stdout);
+    }
+}
+
 #[test]
 fn host_network_sees_host_interfaces() {
     let f = Fixture::new();

@@ -379,16 +379,17 @@ impl SplitWriter {
         }
         self.verbatim(block)?;
         let file = kind.is_file() || kind.is_contiguous();
-        if file && size > 0 {
-            self.flush_inline()?;
-            let data = Data::File {
-                name: relative(&name).to_vec(),
-                size,
-                crc: crc32fast::Hasher::new(),
-            };
-            self.data(size, data)
-        } else {
-            self.data(size, Data::Verbatim)
+        match written_file(&name) {
+            Some(path) if file && size > 0 => {
+                self.flush_inline()?;
+                let data = Data::File {
+                    name: path,
+                    size,
+                    crc: crc32fast::Hasher::new(),
+                };
+                self.data(size, data)
+            }
+            _ => self.data(size, Data::Verbatim),
         }
     }
 
@@ -493,13 +494,13 @@ fn pax_records(pax: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         .collect()
 }
 
-/// An entry name as the layer's files are named: without leading `/`.
-fn relative(name: &[u8]) -> &[u8] {
-    let mut n = name;
-    while let Some(rest) = n.strip_prefix(b"/") {
-        n = rest;
-    }
-    n
+/// Where the unpacker writes a regular file entry named `name`, relative to the layer root:
+/// the normalised name; `None` for what it does not write as a file (the root, names with `..`,
+/// whiteouts and aufs metadata, which may carry data the unpacker never keeps).
+fn written_file(name: &[u8]) -> Option<Vec<u8>> {
+    let path = normalize(name).filter(|p| !p.is_empty())?;
+    let base = path.rsplit(|&b| b == b'/').next().unwrap_or(&path);
+    (!base.starts_with(b".wh.")).then_some(path)
 }
 
 /// `a/./b//c/` → `a/b/c`; `None` with a `..` component.

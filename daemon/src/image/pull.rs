@@ -93,14 +93,12 @@ impl ImageService {
         let guess = blocking(move || Ok(svc.first_missing_guess(&descriptors))).await?;
         let early = guess.map(|g| {
             let early = match g.known_missing {
-                true => Early::Unpacking(self.start_unpack(
-                    r,
-                    creds,
-                    &layers[g.index],
-                    g.parent,
-                    None,
-                    tx,
-                )),
+                true => {
+                    let d = &layers[g.index];
+                    let mut u = self.start_unpack(r, creds, d, g.parent, None, tx);
+                    u.parent_hold = g.parent_hold;
+                    Early::Unpacking(u)
+                }
                 false => Early::Fetching(self.fetch_layer(r, creds, &layers[g.index], tx)),
             };
             (g.index, early)
@@ -123,13 +121,22 @@ impl ImageService {
             }
             return Err(e);
         }
-        let cfg: ImageConfig =
-            serde_json::from_slice(&config).map_err(image::Error::InvalidConfig)?;
-        if cfg.rootfs.diff_ids.len() != layers.len() {
-            return Err(ServiceError::invalid(
+        let cfg = match serde_json::from_slice::<ImageConfig>(&config) {
+            Err(e) => Err(ServiceError::from(image::Error::InvalidConfig(e))),
+            Ok(c) if c.rootfs.diff_ids.len() != layers.len() => Err(ServiceError::invalid(
                 "manifest and image config disagree on the number of layers",
-            ));
-        }
+            )),
+            Ok(c) => Ok(c),
+        };
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some((_, early)) = early {
+                    self.cancel_early(early).await;
+                }
+                return Err(e);
+            }
+        };
         let chains = cfg.chain_ids();
         let _holds: Vec<image::LayerHold> = chains.iter().map(|c| self.store.hold(c)).collect();
         let parent_chain = |i: usize| (i > 0).then(|| chains[i - 1].clone());
@@ -183,9 +190,21 @@ impl ImageService {
             .buffer_unordered(3)
             .collect::<Vec<(usize, Result<PathBuf>)>>();
         let (streamed, downloads) = tokio::join!(streamed, rest);
+        // Every downloaded blob is owned (and so deleted) before any failure is returned.
         let mut files = std::collections::HashMap::new();
+        let mut failed = None;
         for (i, f) in downloads {
-            files.insert(i, TempBlob(f?));
+            match f {
+                Ok(path) => {
+                    files.insert(i, TempBlob(path));
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         let (mut parent, _streamed_hold) = match streamed.transpose()? {
             Some((layer, hold)) => (Some(layer), Some(hold)),
@@ -268,29 +287,29 @@ impl ImageService {
         Ok(())
     }
 
-    /// Which layer is probably the first one missing here, with the layer probably below it:
-    /// the first whose blob was never pulled or pushed before, or whose layer is gone. `None`
-    /// if all seem present.
+    /// Which layer is probably the first one missing here, with the layer probably below it
+    /// (held, so that nothing collects it meanwhile): the first whose blob was never pulled or
+    /// pushed before, or whose layer is gone. `None` if all seem present.
     fn first_missing_guess(&self, layers: &[Descriptor]) -> Option<Guess> {
         let mut below: Option<LayerMeta> = None;
         for (index, d) in layers.iter().enumerate() {
-            let Some(diff_id) = self.store.blob_diff_id(&d.digest) else {
-                let known_missing = false;
-                return Some(Guess {
-                    index,
-                    parent: below,
-                    known_missing,
-                });
-            };
-            let c = image::chain_id(below.as_ref().map(|l| &l.chain_id), &diff_id);
-            match self.store.layer(&c) {
+            let diff_id = self.store.blob_diff_id(&d.digest);
+            let c = diff_id.map(|id| image::chain_id(below.as_ref().map(|l| &l.chain_id), &id));
+            match c.as_ref().and_then(|c| self.store.layer(c)) {
                 Some(l) => below = Some(l),
                 None => {
-                    let known_missing = true;
+                    let parent_hold = below.as_ref().map(|l| self.store.hold(&l.chain_id));
+                    if below
+                        .as_ref()
+                        .is_some_and(|l| self.store.layer(&l.chain_id).is_none())
+                    {
+                        return None; // collected just now: no guess
+                    }
                     return Some(Guess {
                         index,
                         parent: below,
-                        known_missing,
+                        parent_hold,
+                        known_missing: c.is_some(),
                     });
                 }
             }
@@ -335,7 +354,9 @@ impl ImageService {
                 let _ = chunks_tx.send(Err(e.message().to_string())).await;
                 return Err(e);
             }
-            // The last sender goes with this task: the reader sees the end of the blob.
+            // The blob is whole and verified: mark its end (a reader that sees the channel close
+            // without this mark was cancelled, not finished).
+            let _ = chunks_tx.send(Ok(bytes::Bytes::new())).await;
             Ok(())
         });
         Fetching {
@@ -373,11 +394,12 @@ impl ImageService {
         let parent_chain = parent.as_ref().map(|p| p.chain_id.clone());
         let chunks = f.chunks;
         let unpack = tokio::task::spawn_blocking(move || {
-            let blob = ChannelReader::new(chunks);
+            let blob = ChannelReader::until_marker(chunks);
             svc.unpack_layer(blob, parent.as_ref(), diff_id.as_ref(), &digest)
         });
         Unpacking {
             parent: parent_chain,
+            parent_hold: None,
             download: f.task,
             announced: f.announced,
             unpack,
@@ -508,8 +530,9 @@ impl ImageService {
 /// The layer a pull guessed to be the first one it lacks, before the image config arrived.
 struct Guess {
     index: usize,
-    /// The layer guessed to be below it.
+    /// The layer guessed to be below it, and a hold on it.
     parent: Option<LayerMeta>,
+    parent_hold: Option<image::LayerHold>,
     /// Known to be missing (the diff id its blob unpacked to before is known, and no such layer
     /// is here), rather than only never seen.
     known_missing: bool,
@@ -527,6 +550,8 @@ enum Early {
 struct Unpacking {
     /// The chain id of the layer it is unpacked on.
     parent: Option<image::Digest>,
+    /// Keeps that layer from being collected, when nothing else does yet.
+    parent_hold: Option<image::LayerHold>,
     download: tokio::task::JoinHandle<Result<()>>,
     announced: Arc<AtomicBool>,
     unpack: tokio::task::JoinHandle<Result<(LayerMeta, image::LayerHold)>>,

@@ -171,6 +171,44 @@ fn a_tar_comes_back_byte_for_byte_from_its_split_form() {
     );
 }
 
+/// Entries with data that the unpacker does not write where their name says (a trailing
+/// slash, `./` and `//` in the name, a whiteout or aufs metadata carrying bytes): their data is
+/// kept verbatim, or found under the cleaned name, and the tar still comes back whole.
+#[test]
+fn odd_names_are_referenced_as_written_or_kept() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("./d//f", &b"cleaned name"[..]),
+        ("g/", b"trailing slash"),
+        (".wh.gone", b"whiteout with data"),
+        ("d/.wh..wh.aufs", b"aufs metadata"),
+    ] {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // The builder would clean the names: write them raw.
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    b.finish().unwrap();
+    let tar = b.into_inner().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let layer = dir.path().join("layer");
+    std::fs::create_dir_all(layer.join("d")).unwrap();
+    // What the graphdriver's unpacker leaves: the cleaned file, `g` as a file, no whiteouts.
+    std::fs::write(layer.join("d/f"), b"cleaned name").unwrap();
+    std::fs::write(layer.join("g"), b"trailing slash").unwrap();
+    let mut split = SplitWriter::create(dir.path().join("split"), layer.clone()).unwrap();
+    split.write(&tar).unwrap();
+    let kept = split.finish().unwrap();
+    assert!(matches!(kept, KeptTar::Split(_)));
+    let mut out = Vec::new();
+    kept.open(&layer).unwrap().read_to_end(&mut out).unwrap();
+    assert_eq!(out, tar);
+}
+
 #[test]
 fn file_contents_are_not_kept() {
     let tar = TarBuf::new().dir("x").file("x/big", &big(1 << 20)).done();
