@@ -9,7 +9,7 @@
 
 use super::invalid;
 use crate::error::IoContext;
-use crate::{Digest, Error, HashingReader, Result};
+use crate::{BackgroundSha256, Digest, Error, HashingReader, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
@@ -50,7 +50,10 @@ pub(super) fn extract(tar: impl Read, root: &Path) -> Result<Extracted> {
         ex.check_not_beneath_link(&rel)?;
         use tar::EntryType as T;
         match entry.header().entry_type() {
-            T::Regular | T::Continuous => ex.write_file(&rel, &mut entry)?,
+            T::Regular | T::Continuous => {
+                let size = entry.size();
+                ex.write_file(&rel, &mut entry, size)?
+            }
             T::Directory => ex.ensure_dir(&rel)?,
             T::Symlink | T::Link => {
                 let hard = entry.header().entry_type() == T::Link;
@@ -203,7 +206,7 @@ impl Extracted {
         Ok(())
     }
 
-    fn write_file(&mut self, rel: &Path, data: &mut impl Read) -> Result<()> {
+    fn write_file(&mut self, rel: &Path, data: &mut impl Read, size: u64) -> Result<()> {
         if let Some(parent) = rel.parent() {
             self.ensure_dir(parent)?;
         }
@@ -217,16 +220,25 @@ impl Extracted {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&abs)
             .at(&abs)?;
-        let mut hashed = HashingReader::new(data);
-        copy(&mut hashed, &mut f, &abs)?;
         if let Some(claimed) = blob_digest(rel) {
-            let actual = hashed.digest();
+            // A big blob (a layer) is hashed on a thread of its own while it is written.
+            let actual = if size >= BACKGROUND_HASH_MIN {
+                let mut hasher = BackgroundSha256::new().map_err(Error::ArchiveRead)?;
+                copy(data, &mut f, &abs, |chunk| hasher.update(chunk))?;
+                hasher.finish()
+            } else {
+                let mut hashed = HashingReader::new(data);
+                copy(&mut hashed, &mut f, &abs, |_| {})?;
+                hashed.digest()
+            };
             if actual != claimed {
                 return Err(invalid(format!(
                     "{} does not match its digest (its content is {actual})",
                     rel.display()
                 )));
             }
+        } else {
+            copy(data, &mut f, &abs, |_| {})?;
         }
         self.links.remove(rel);
         self.files.insert(rel.to_path_buf());
@@ -234,8 +246,17 @@ impl Extracted {
     }
 }
 
-/// Copies, telling a broken archive stream (read side) from a full disk (write side).
-fn copy(r: &mut impl Read, w: &mut fs::File, path: &Path) -> Result<()> {
+/// Blobs this big or bigger are hashed on a thread of their own.
+const BACKGROUND_HASH_MIN: u64 = 256 << 10;
+
+/// Copies, telling a broken archive stream (read side) from a full disk (write side); `seen`
+/// gets every chunk.
+fn copy(
+    r: &mut impl Read,
+    w: &mut fs::File,
+    path: &Path,
+    mut seen: impl FnMut(&[u8]),
+) -> Result<()> {
     use std::io::Write;
     let mut buf = vec![0; 64 << 10];
     loop {
@@ -245,6 +266,7 @@ fn copy(r: &mut impl Read, w: &mut fs::File, path: &Path) -> Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::ArchiveRead(e)),
         };
+        seen(&buf[..n]);
         w.write_all(&buf[..n]).at(path)?;
     }
 }
