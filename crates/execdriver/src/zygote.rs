@@ -14,7 +14,7 @@
 //! for `[flags][bundle]` with its stdio (and the reserve netns, if wanted) attached, which the
 //! zygote forwards from the daemon's request before replying with the spare's pid and pidfd;
 //! then it forks the next spare while the first one starts its container. A request finding no
-//! spare, or a dead one, gets a shim forked on the spot.
+//! spare, or a dead one, gets a spare forked on the spot.
 //!
 //! The zygote ignores SIGCHLD, so the kernel reaps its shims; the daemon follows each one
 //! through its pidfd. It exits when the daemon's end closes. Shims it forked live on (each in
@@ -237,14 +237,14 @@ pub fn main() -> i32 {
                 } else {
                     None
                 };
-                let bundle = PathBuf::from(OsStr::from_bytes(&packet[1..]));
                 let started = match spare.take() {
                     Some(s) => s.start(&packet, &stdio, netns.as_ref()),
                     None => Err("none forked".to_string()),
                 };
+                // Without a usable spare, one forked now takes the request at once.
                 let forked = started.or_else(|e| {
                     zygote_log(format_args!("spare shim not used ({e}); forking one"));
-                    fork_shim(&bundle, stdio, netns.as_ref())
+                    Spare::fork(priority.normal)?.start(&packet, &stdio, netns.as_ref())
                 });
                 if let (Ok(f), Some(ns)) = (&forked, netns) {
                     held.hold(ns, &f.pidfd);
@@ -472,34 +472,8 @@ fn readable(fd: &OwnedFd, timeout: PollTimeout) -> bool {
     }
 }
 
-/// Forks; the child becomes the shim for `bundle` (never returns), the parent gets its pidfd.
-fn fork_shim(
-    bundle: &Path,
-    stdio: [OwnedFd; 3],
-    netns: Option<&OwnedFd>,
-) -> std::result::Result<Forked, String> {
-    match clone3_fork(0, None) {
-        Ok(CloneResult::Parent { pid, pidfd }) => Ok(Forked { pid, pidfd }),
-        Ok(CloneResult::Child) => {
-            let code = match shim_setup(stdio, netns) {
-                Ok(netns_ready) => crate::helper::shim_main(bundle, netns_ready),
-                Err(msg) => {
-                    zygote_log(format_args!(
-                        "setting up a shim for {}: {msg}",
-                        bundle.display()
-                    ));
-                    2
-                }
-            };
-            std::process::exit(code)
-        }
-        Err(e) => Err(format!("fork: {e}")),
-    }
-}
-
-/// In the forked child: stdio in place, SIGCHLD default, into the reserve netns if given.
-/// Returns whether the process now sits in a fresh network namespace. (The zygote's socket and
-/// other descriptors are closed by the shim's start-up, which closes everything above stderr.)
+/// In a spare with its request: stdio in place, SIGCHLD default, into the reserve netns if
+/// given. Returns whether the process now sits in a fresh network namespace.
 fn shim_setup(stdio: [OwnedFd; 3], netns: Option<&OwnedFd>) -> std::result::Result<bool, String> {
     crate::sys::default_disposition(libc::SIGCHLD).map_err(|e| format!("signal(SIGCHLD): {e}"))?;
     let [stdin, stdout, stderr] = stdio;
