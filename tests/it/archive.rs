@@ -253,22 +253,6 @@ fn find_named(dir: &Path, needle: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Everything a failed load must leave as it was.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    images: std::collections::BTreeSet<String>,
-    records: std::collections::BTreeSet<String>,
-    driver_dirs: std::collections::BTreeSet<String>,
-}
-
-fn snapshot(d: &TestDaemon) -> Snapshot {
-    Snapshot {
-        images: d.image_ids(),
-        records: d.layer_records(),
-        driver_dirs: d.data_entries(&d.driver),
-    }
-}
-
 #[test]
 fn hostile_archives_fail_and_leave_no_trace() {
     let d = TestDaemon::start();
@@ -314,7 +298,7 @@ fn hostile_archives_fail_and_leave_no_trace() {
             "sha256:",
         ),
     ];
-    let before = snapshot(&d);
+    let before = d.snapshot();
     for (what, tar, fake_diff_id, needle) in cases {
         let layers = [good(), Layer::plain(tar)];
         let mut diff_ids: Vec<String> = layers.iter().map(Layer::diff_id).collect();
@@ -345,7 +329,7 @@ fn hostile_archives_fail_and_leave_no_trace() {
         }
         let found = find_named(&d.root, &tag);
         assert!(found.is_empty(), "load of {what} left {found:?}");
-        assert_eq!(snapshot(&d), before, "load of {what} left state behind");
+        assert_eq!(d.snapshot(), before, "load of {what} left state behind");
     }
     let out = d.docker(&["run", "--rm", "busybox", "echo", "healthy"]);
     assert_eq!(out.ok("run after the hostile loads"), "healthy\n");

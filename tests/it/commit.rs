@@ -10,16 +10,13 @@ use crate::imagetar::{chain_ids, config, docker_archive, Layer};
 
 /// `docker run --name <name> busybox sh -c 'echo hi > /f; rm /bin/vi'`; returns the name.
 fn changed_container(d: &TestDaemon) -> String {
+    container_that_ran(d, "echo hi > /f; rm /bin/vi")
+}
+
+/// `docker run --name <name> busybox sh -c SCRIPT` (must succeed); returns the name.
+fn container_that_ran(d: &TestDaemon, script: &str) -> String {
     let name = unique("changed");
-    let out = d.docker(&[
-        "run",
-        "--name",
-        &name,
-        "busybox",
-        "sh",
-        "-c",
-        "echo hi > /f; rm /bin/vi",
-    ]);
+    let out = d.docker(&["run", "--name", &name, "busybox", "sh", "-c", script]);
     out.ok("docker run that changes the rootfs");
     name
 }
@@ -208,17 +205,7 @@ fn save_rmi_load_round_trip() {
 #[test]
 fn committed_layers_keep_a_split_tar() {
     let d = TestDaemon::start();
-    let name = unique("big");
-    d.docker(&[
-        "run",
-        "--name",
-        &name,
-        "busybox",
-        "sh",
-        "-c",
-        "dd if=/dev/zero of=/big bs=1024 count=512 2>/dev/null",
-    ])
-    .ok("docker run writing 512 KiB");
+    let name = container_that_ran(&d, "dd if=/dev/zero of=/big bs=1024 count=512 2>/dev/null");
     commit(&d, &[&name, "big:v1"]);
     let layers = inspect_image(&d, "{{json .RootFS.Layers}}", "big:v1");
     let diff_ids: Vec<String> = serde_json::from_str(&layers).unwrap();

@@ -262,6 +262,16 @@ impl TestDaemon {
         );
     }
 
+    /// Images, layer records and graphdriver dirs: what a failed image operation must leave
+    /// as it was.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            images: self.image_ids(),
+            records: self.layer_records(),
+            driver_dirs: self.data_entries(&self.driver),
+        }
+    }
+
     /// The names in `<data-root>/<rel>` (none when it does not exist).
     pub fn data_entries(&self, rel: &str) -> BTreeSet<String> {
         match fs::read_dir(self.data_root.join(rel)) {
@@ -374,4 +384,12 @@ impl Drop for TestDaemon {
             eprintln!("cleanup: leaving {} (mounts remain)", self.root.display());
         }
     }
+}
+
+/// See [`TestDaemon::snapshot`].
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub images: BTreeSet<String>,
+    pub records: BTreeSet<String>,
+    pub driver_dirs: BTreeSet<String>,
 }

@@ -506,8 +506,7 @@ impl Registry {
 fn a_config_with_the_wrong_diff_id_fails_the_pull() {
     let r = Registry::start();
     let d = TestDaemon::start();
-    let before = d.data_entries(&d.driver);
-    let (images, layers) = (d.image_ids(), d.layer_records());
+    let before = d.snapshot();
     let tar = imagetar::LayerTar::new()
         .dir("bin")
         .file("bin/hello", b"#!/bin/sh\necho hello\n")
@@ -526,22 +525,23 @@ fn a_config_with_the_wrong_diff_id_fails_the_pull() {
             all.contains("does not match") && all.contains(&wrong),
             "pull output: {all}"
         );
-        assert_eq!(d.image_ids(), images);
-        assert_eq!(d.layer_records(), layers);
-        let left: Vec<String> = d
-            .data_entries(&d.driver)
-            .difference(&before)
-            .cloned()
-            .collect();
-        assert!(left.is_empty(), "layer dirs left: {left:?}");
+        assert_eq!(d.snapshot(), before, "the failed pull left state behind");
     };
     pull_liar();
 
     d.docker(&["pull", &r.name("honest:1")])
         .ok("pull of the honest image");
-    let added: Vec<String> = d.layer_records().difference(&layers).cloned().collect();
+    let added: Vec<String> = d
+        .layer_records()
+        .difference(&before.records)
+        .cloned()
+        .collect();
     assert_eq!(added, std::slice::from_ref(&diff_id));
     d.docker(&["rmi", &r.name("honest:1")]).ok("rmi");
-    assert_eq!(d.layer_records(), layers, "the layer went with its image");
+    assert_eq!(
+        d.layer_records(),
+        before.records,
+        "the layer went with its image"
+    );
     pull_liar();
 }
