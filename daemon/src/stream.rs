@@ -26,13 +26,13 @@ impl Write for ChannelWriter {
 }
 
 /// A blocking `Read` over chunks sent from the async side (a request body, a download). A
-/// chunk that failed to arrive reads as an error; a closed channel is the end, or, with
-/// [`ChannelReader::until_marker`], an empty chunk is (a channel closed before it is an error).
+/// chunk that failed to arrive reads as an error; an empty chunk marks the end. A sender gone
+/// without sending that mark (a dropped request, a cancelled download) cut the input short,
+/// which reads as an error, never as a shorter input.
 pub struct ChannelReader {
     rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
     chunk: Bytes,
-    /// The end is an empty chunk; `done` once it came.
-    marked: bool,
+    /// The end mark came.
     done: bool,
 }
 
@@ -41,18 +41,7 @@ impl ChannelReader {
         Self {
             rx,
             chunk: Bytes::new(),
-            marked: false,
             done: false,
-        }
-    }
-
-    /// A reader whose input ends only with an empty chunk: a sender gone without sending one
-    /// (a cancelled download) cut the input short, and that reads as an error, never as a
-    /// shorter input.
-    pub fn until_marker(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> Self {
-        Self {
-            marked: true,
-            ..Self::new(rx)
         }
     }
 }
@@ -64,22 +53,26 @@ impl Read for ChannelReader {
                 return Ok(0);
             }
             match self.rx.blocking_recv() {
-                Some(Ok(chunk)) if chunk.is_empty() && self.marked => self.done = true,
+                Some(Ok(chunk)) if chunk.is_empty() => self.done = true,
                 Some(Ok(chunk)) => self.chunk = chunk,
                 Some(Err(e)) => return Err(std::io::Error::other(e)),
-                None if self.marked => {
+                None => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
-                        "the download stopped before its end",
+                        "the input stopped before its end",
                     ))
                 }
-                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk.split_to(n));
         Ok(n)
     }
+}
+
+/// The end mark of a [`ChannelReader`]'s input.
+pub fn end_mark() -> std::result::Result<Bytes, String> {
+    Ok(Bytes::new())
 }
 
 /// An `AsyncWrite` into the channel a [`ChannelReader`] reads: a download written here is read
@@ -92,6 +85,9 @@ impl AsyncWrite for ChannelSink {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0)); // an empty chunk would read as the end
+        }
         let gone = |_| std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         ready!(self.0.poll_reserve(cx)).map_err(gone)?;
         self.0

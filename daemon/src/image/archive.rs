@@ -3,7 +3,7 @@
 
 use super::ImageService;
 use crate::error::{Result, ServiceError};
-use crate::stream::{ChannelReader, ChannelWriter};
+use crate::stream::{end_mark, ChannelReader, ChannelWriter};
 use api::image::ProgressMessage;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -35,13 +35,21 @@ impl ImageService {
             drop(work);
             result
         });
+        let mut whole = true;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| format!("reading request body: {e}"));
             let failed = chunk.is_err();
+            if matches!(&chunk, Ok(c) if c.is_empty()) {
+                continue; // an empty chunk would read as the end
+            }
             // A send fails once the reader has stopped (a bad archive): its error is the answer.
             if tx.send(chunk).await.is_err() || failed {
+                whole = false;
                 break;
             }
+        }
+        if whole {
+            let _ = tx.send(end_mark()).await;
         }
         drop(tx);
         reader

@@ -5,7 +5,7 @@
 
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
-use crate::stream::{ChannelReader, ChannelSink};
+use crate::stream::{end_mark, ChannelReader, ChannelSink};
 use api::image::{ErrorDetail, ProgressDetail, ProgressMessage};
 use futures_util::StreamExt;
 use image::{ImageConfig, LayerMeta};
@@ -356,7 +356,7 @@ impl ImageService {
             }
             // The blob is whole and verified: mark its end (a reader that sees the channel close
             // without this mark was cancelled, not finished).
-            let _ = chunks_tx.send(Ok(bytes::Bytes::new())).await;
+            let _ = chunks_tx.send(end_mark()).await;
             Ok(())
         });
         Fetching {
@@ -394,7 +394,7 @@ impl ImageService {
         let parent_chain = parent.as_ref().map(|p| p.chain_id.clone());
         let chunks = f.chunks;
         let unpack = tokio::task::spawn_blocking(move || {
-            let blob = ChannelReader::until_marker(chunks);
+            let blob = ChannelReader::new(chunks);
             svc.unpack_layer(blob, parent.as_ref(), diff_id.as_ref(), &digest)
         });
         Unpacking {
