@@ -46,12 +46,7 @@ impl ImageService {
         tokio::spawn(async move {
             if let Err(e) = svc.pull_layers(&r, &creds, resolved, &tx).await {
                 tracing::warn!(image = %r.familiar(), error = %e, "pull failed");
-                let svc2 = svc.clone();
-                let _ = blocking(move || {
-                    super::gc_layers(&svc2.store, svc2.graph.as_ref());
-                    Ok(())
-                })
-                .await;
+                svc.collect_layers().await;
                 let _ = tx.send(error_line(e.message())).await;
             }
         });
@@ -103,32 +98,7 @@ impl ImageService {
             };
             (g.index, early)
         });
-        let mut config = Vec::new();
-        let fetched = self
-            .registry()
-            .fetch_blob(
-                r,
-                creds,
-                &resolved.manifest.config,
-                &mut config,
-                &mut |_| {},
-            )
-            .await
-            .map_err(registry_error);
-        if let Err(e) = fetched {
-            if let Some((_, early)) = early {
-                self.cancel_early(early).await;
-            }
-            return Err(e);
-        }
-        let cfg = match serde_json::from_slice::<ImageConfig>(&config) {
-            Err(e) => Err(ServiceError::from(image::Error::InvalidConfig(e))),
-            Ok(c) if c.rootfs.diff_ids.len() != layers.len() => Err(ServiceError::invalid(
-                "manifest and image config disagree on the number of layers",
-            )),
-            Ok(c) => Ok(c),
-        };
-        let cfg = match cfg {
+        let (config, cfg) = match self.fetch_config(r, creds, &resolved).await {
             Ok(c) => c,
             Err(e) => {
                 if let Some((_, early)) = early {
@@ -139,12 +109,18 @@ impl ImageService {
         };
         let chains = cfg.chain_ids();
         let _holds: Vec<image::LayerHold> = chains.iter().map(|c| self.store.hold(c)).collect();
-        let parent_chain = |i: usize| (i > 0).then(|| chains[i - 1].clone());
-        // The layer unpacked early may be recorded already: it is still this pull's to report.
-        let ours = |i: usize| matches!(&early, Some((j, Early::Unpacking(u))) if *j == i && u.parent == parent_chain(i));
+        // A layer unpacked early on the parent the config confirms is this pull's: it may be
+        // recorded already, and is still reported (and finished) as pulled.
+        let confirmed = |i: usize, e: &Early| match e {
+            Early::Unpacking(u) => u.parent == (i > 0).then(|| chains[i - 1].clone()),
+            Early::Fetching(_) => false,
+        };
+        let ours = early
+            .as_ref()
+            .and_then(|(i, e)| confirmed(*i, e).then_some(*i));
         let mut missing = Vec::new();
         for (i, d) in layers.iter().enumerate() {
-            if !ours(i) && self.store.layer(&chains[i]).is_some() {
+            if ours != Some(i) && self.store.layer(&chains[i]).is_some() {
                 let _ = tx
                     .send(status("Already exists", Some(&short(&d.digest))))
                     .await;
@@ -160,9 +136,7 @@ impl ImageService {
         let first = missing.first().copied();
         let parent_of = |i: usize| (i > 0).then(|| self.store.layer(&chains[i - 1])).flatten();
         let early = match early {
-            Some((i, Early::Unpacking(u))) if Some(i) == first && u.parent == parent_chain(i) => {
-                Some(u)
-            }
+            Some((i, Early::Unpacking(u))) if Some(i) == first && ours == Some(i) => Some(u),
             Some((i, Early::Fetching(f))) if Some(i) == first => {
                 let diff_id = Some(&cfg.rootfs.diff_ids[i]);
                 Some(self.unpack_fetched(f, &layers[i], parent_of(i), diff_id))
@@ -450,6 +424,45 @@ impl ImageService {
         Ok((layer, hold))
     }
 
+    /// The image config, checked against the manifest's layer count; its bytes too.
+    async fn fetch_config(
+        &self,
+        r: &RegRef,
+        creds: &Credentials,
+        resolved: &registry::Resolved,
+    ) -> Result<(Vec<u8>, ImageConfig)> {
+        let mut config = Vec::new();
+        self.registry()
+            .fetch_blob(
+                r,
+                creds,
+                &resolved.manifest.config,
+                &mut config,
+                &mut |_| {},
+            )
+            .await
+            .map_err(registry_error)?;
+        let cfg: ImageConfig =
+            serde_json::from_slice(&config).map_err(image::Error::InvalidConfig)?;
+        if cfg.rootfs.diff_ids.len() != resolved.manifest.layers.len() {
+            return Err(ServiceError::invalid(
+                "manifest and image config disagree on the number of layers",
+            ));
+        }
+        Ok((config, cfg))
+    }
+
+    /// Collects the layers nothing uses (what a failed or cancelled pull recorded), on a
+    /// blocking thread.
+    async fn collect_layers(self: &Arc<Self>) {
+        let svc = self.clone();
+        let _ = blocking(move || {
+            super::gc_layers(&svc.store, svc.graph.as_ref());
+            Ok(())
+        })
+        .await;
+    }
+
     /// Stops what a wrong guess started.
     async fn cancel_early(self: &Arc<Self>, early: Early) {
         match early {
@@ -464,12 +477,7 @@ impl ImageService {
         u.download.abort();
         if let Ok(Ok(done)) = u.unpack.await {
             drop(done);
-            let svc = self.clone();
-            let _ = blocking(move || {
-                super::gc_layers(&svc.store, svc.graph.as_ref());
-                Ok(())
-            })
-            .await;
+            self.collect_layers().await;
         }
     }
 
