@@ -243,7 +243,6 @@ impl Table {
         self.rows.push(cells.into_iter().map(Into::into).collect());
     }
 
-    /// The laid-out text, one `\n`-terminated line per row.
     /// A docker table of JSON rows: a header row, then `row[key]` for each `(header, key)`.
     pub fn of_columns(columns: &[(&str, &str)], rows: &[serde_json::Value]) -> String {
         let mut table = Self::docker();
@@ -258,6 +257,7 @@ impl Table {
         table.render()
     }
 
+    /// The laid-out text, one `\n`-terminated line per row.
     pub fn render(&self) -> String {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let mut widths = vec![self.min_width; cols];

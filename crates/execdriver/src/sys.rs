@@ -129,12 +129,7 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> nix::Result
 
 /// `signal(SIGPIPE, SIG_IGN)`: writes to a closed pipe return EPIPE instead of killing us.
 pub fn ignore_sigpipe() -> nix::Result<()> {
-    // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety concerns.
-    let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    if prev == libc::SIG_ERR {
-        return Err(nix::errno::Errno::last());
-    }
-    Ok(())
+    ignore_signal(libc::SIGPIPE)
 }
 
 /// `ioctl(fd, TIOCSCTTY, 0)`: make the tty `fd` our controlling terminal.
@@ -257,7 +252,6 @@ pub fn default_disposition(sig: libc::c_int) -> nix::Result<()> {
     Ok(())
 }
 
-/// `close_range(first, ~0, 0)`: closes every descriptor from `first` up.
 /// This process's nice value.
 pub(crate) fn get_nice() -> nix::Result<i32> {
     nix::errno::Errno::clear();
@@ -286,25 +280,22 @@ pub(crate) fn close_fds_except(keep: std::os::fd::BorrowedFd<'_>) -> nix::Result
     if keep < 3 {
         return Err(nix::errno::Errno::EINVAL);
     }
-    let close = |first: u32, last: u32| {
-        // SAFETY: no pointers; the caller owns no descriptor in these ranges any more (it
-        // runs right after a fork, before opening anything).
-        let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
-        if r < 0 {
-            return Err(nix::errno::Errno::last());
-        }
-        Ok(())
-    };
     if keep > 3 {
-        close(3, keep - 1)?;
+        close_range(3, keep - 1)?;
     }
-    close(keep + 1, u32::MAX)
+    close_range(keep + 1, u32::MAX)
 }
 
+/// `close_range(first, ~0, 0)`: closes every descriptor from `first` up.
 pub fn close_fds_from(first: u32) -> nix::Result<()> {
+    close_range(first, u32::MAX)
+}
+
+/// `close_range(first, last, 0)`.
+fn close_range(first: u32, last: u32) -> nix::Result<()> {
     // SAFETY: no pointers; closing descriptors this process doesn't use any more (the caller
     // runs before anything in it opened files).
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
     if r < 0 {
         return Err(nix::errno::Errno::last());
     }

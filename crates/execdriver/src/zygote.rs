@@ -218,9 +218,10 @@ pub fn main() -> i32 {
         }
         priority.restore();
         held.release(false);
-        if !held.is_empty() && !readable(&sock, PollTimeout::from(RELEASE_IDLE_MS)) {
+        // Idle: once a second, the namespaces of exited shims go, until a request comes (the
+        // next request is already readied above).
+        while !held.is_empty() && !readable(&sock, PollTimeout::from(RELEASE_IDLE_MS)) {
             held.release(true);
-            continue;
         }
         let (packet, fds) = match crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 3) {
             Ok((p, _)) if p.is_empty() => return 0,

@@ -228,7 +228,6 @@ pub(super) fn layer_id(s: &str) -> Result<LayerId> {
         .map_err(|e: graphdriver::Error| ServiceError::from_err("layer id", &e))
 }
 
-/// Docker's init layer: mount points and placeholders the engine bind-mounts over.
 /// The init layer shared by the containers of an image whose top layer is `top` (a cache id).
 pub fn shared_init_layer(top: &str) -> Result<LayerId> {
     layer_id(&format!("{top}-init"))
@@ -239,6 +238,7 @@ fn init_layer_complete(root: &Path) -> bool {
     std::fs::symlink_metadata(root.join("etc/mtab")).is_ok()
 }
 
+/// Docker's init layer: mount points and placeholders the engine bind-mounts over.
 fn write_init_layer(root: &Path) -> std::io::Result<()> {
     for d in ["dev/pts", "dev/shm", "proc", "sys", "etc"] {
         std::fs::create_dir_all(root.join(d))?;
