@@ -277,27 +277,29 @@ impl ContainerService {
             .map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
-    /// Writes a new container's `hostconfig.json`, then its fsynced `config.v2.json`: the commit
-    /// point of the create. As with dockerd, neither the layers and files made before it nor
-    /// the directory entry are synced: a power loss right after a create can lose the
-    /// container (restore then collects its leftovers) or leave a record whose rootfs is
-    /// incomplete, which fails to start with the graphdriver's error and can be removed; the
-    /// record itself is never torn.
+    /// Writes a new container's `hostconfig.json`, then its `config.v2.json`, each fsynced
+    /// before its rename: the record is never torn, and `config.v2.json`, the commit point of
+    /// the create, is on disk only after the host config it needs. As with dockerd, neither the
+    /// layers and files made before it nor the directory entries are synced: a power loss
+    /// right after a create can lose the container (restore then collects its leftovers) or
+    /// leave a record whose rootfs is incomplete, which fails to start with the graphdriver's
+    /// error and can be removed.
     ///
     /// A `--rm` container's record is not fsynced (temp + rename only, as for state changes):
     /// no such container outlives a machine crash, since restore removes every `--rm`
-    /// container that is not running, so the flush (~1 ms here) would buy nothing. A record
-    /// torn by the crash is recognised by its `hostconfig.json` and collected the same way.
+    /// container that is not running, so the flushes (~1 ms each here) would buy nothing. A
+    /// `config.v2.json` torn by the crash is recognised by its `hostconfig.json` and collected
+    /// the same way.
     fn write_new_record(&self, c: &Container) -> Result<()> {
         let dir = self.paths.container_dir(&c.id);
         let cfg = serde_json::to_vec(c).expect("container records always serialise");
         let hc = serde_json::to_vec(&c.host_config).expect("host configs always serialise");
-        let record = dir.join("config.v2.json");
-        image::write_replace(&dir.join("hostconfig.json"), &hc)
-            .and_then(|_| match c.host_config.auto_remove {
-                true => image::write_replace(&record, &cfg),
-                false => image::write_synced(&record, &cfg),
-            })
+        let write = match c.host_config.auto_remove {
+            true => image::write_replace,
+            false => image::write_synced,
+        };
+        write(&dir.join("hostconfig.json"), &hc)
+            .and_then(|_| write(&dir.join("config.v2.json"), &cfg))
             .map_err(|e| ServiceError::from_err("saving container state", &e))
     }
 
