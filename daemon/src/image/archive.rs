@@ -2,7 +2,7 @@
 //! out as docker-archive / OCI layout tarballs.
 
 use super::ImageService;
-use crate::error::{Result, ServiceError};
+use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelWriter};
 use api::image::ProgressMessage;
 use bytes::Bytes;
@@ -124,20 +124,25 @@ impl ImageService {
     }
 
     /// Streams an archive of the named images (tags as named; an id saves the image untagged).
-    pub fn save(
+    pub async fn save(
         self: &Arc<Self>,
-        names: &[String],
+        names: Vec<String>,
     ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
-        let mut images = Vec::new();
-        for name in names {
-            let id = self.resolve(name)?;
-            let tags = if super::is_id_reference(name, &id) {
-                Vec::new()
-            } else {
-                vec![Reference::parse(name)?.key()]
-            };
-            images.push(self.save_image(&id, tags)?);
-        }
+        let svc = self.clone();
+        let images = blocking(move || {
+            let mut images = Vec::new();
+            for name in &names {
+                let id = svc.resolve(name)?;
+                let tags = if super::is_id_reference(name, &id) {
+                    Vec::new()
+                } else {
+                    vec![Reference::parse(name)?.key()]
+                };
+                images.push(svc.save_image(&id, tags)?);
+            }
+            Ok(images)
+        })
+        .await?;
         let (tx, rx) = mpsc::channel(16);
         tokio::task::spawn_blocking(move || {
             let out = ChannelWriter(tx.clone());

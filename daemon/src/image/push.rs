@@ -63,13 +63,15 @@ impl ImageService {
         tx: &Progress,
     ) -> Result<()> {
         let cfg = self.store.get(id)?;
-        let chains = cfg.chain_ids();
+        // The layers' kept tars, looked up on a blocking thread (they are files).
+        let (svc, chains) = (self.clone(), cfg.chain_ids());
+        let kept = blocking(move || chains.iter().map(|c| svc.layer_tar(c)).collect()).await?;
         let mut tars = Vec::new();
-        for (chain, diff_id) in chains.iter().zip(&cfg.rootfs.diff_ids).rev() {
+        for (kept, diff_id) in Vec::into_iter(kept).zip(&cfg.rootfs.diff_ids).rev() {
             let _ = tx
                 .send(status("Preparing", Some(&short(diff_id.as_str()))))
                 .await;
-            let tar = self.layer_tar(chain)?.ok_or_else(|| {
+            let tar = kept.ok_or_else(|| {
                 ServiceError::internal(format!(
                     "layer {diff_id} has no kept tar; it cannot be pushed"
                 ))

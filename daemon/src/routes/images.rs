@@ -82,7 +82,7 @@ async fn by_name(State(d): D, Path(path): Path<String>) -> ApiResult<Response> {
         return Ok(Json(d.images.history(name)?).into_response());
     }
     if let Some(name) = path.strip_suffix("/get") {
-        return save(&d, &[name.to_string()]);
+        return save(&d, vec![name.to_string()]).await;
     }
     Err(page_not_found(&path))
 }
@@ -186,11 +186,11 @@ async fn save_many(State(d): D, RawQuery(raw): RawQuery) -> ApiResult<Response> 
     if names.is_empty() {
         return Err(ApiError::invalid("no image names given"));
     }
-    save(&d, &names)
+    save(&d, names).await
 }
 
-fn save(d: &Arc<Daemon>, names: &[String]) -> ApiResult<Response> {
-    let rx = d.images.save(names)?;
+async fn save(d: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Response> {
+    let rx = d.images.save(names).await?;
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     }));
