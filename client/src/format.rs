@@ -4,7 +4,7 @@
 use api::container::ContainerState;
 use chrono::{DateTime, Utc};
 
-pub use api::units::human_duration;
+use api::units::human_duration;
 
 /// "2 minutes ago" for a unix timestamp, as in the CREATED columns.
 pub fn ago(unix_secs: i64, now: DateTime<Utc>) -> String {

@@ -80,7 +80,7 @@ pub fn write_commit(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Flushes everything written to the filesystem holding `path` (one `syncfs`), so that a
 /// following durable write can act as the commit point of many cheap ones.
-pub fn sync_filesystem(path: &Path) -> Result<()> {
+pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
     let f = File::open(path).at(path)?;
     nix::unistd::syncfs(&f).map_err(|e| crate::Error::Io {
         path: path.to_path_buf(),

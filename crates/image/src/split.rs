@@ -345,7 +345,7 @@ impl SplitWriter {
             || kind.is_gnu_longlink()
             || kind.is_pax_local_extensions()
             || kind.is_pax_global_extensions();
-        if extension && recognized && kind.is_gnu_longlink() {
+        if recognized && kind.is_gnu_longlink() {
             self.verbatim(block)?;
             return self.data(size, Data::Verbatim);
         }
@@ -522,7 +522,7 @@ fn normalize(name: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Reassembles a tar from its split form and the layer's files.
-pub struct SplitReader {
+pub(crate) struct SplitReader {
     input: BufReader<File>,
     path: PathBuf,
     layer: File,

@@ -180,12 +180,6 @@ impl ImageStore {
             .expect("image store lock poisoned by a panic")
     }
 
-    /// Stores an image config verbatim; its sha256 is the image id. Durable on return, with
-    /// everything written before it (its layers).
-    pub fn put_config(&self, bytes: &[u8]) -> Result<Digest> {
-        self.put_image(bytes, &[])
-    }
-
     /// Stores an image config and points `references` at it, with one flush of the filesystem
     /// for the config, the layers written before and the tags: the new `repositories.json` is
     /// the commit point (the config itself when there are no references). On error the
@@ -569,7 +563,7 @@ mod tests {
         let id = {
             let s = ImageStore::open(dir.path()).unwrap();
             s.register_layer(layer(&diff, &diff, None)).unwrap();
-            let id = s.put_config(&config(&[&diff])).unwrap();
+            let id = s.put_image(&config(&[&diff]), &[]).unwrap();
             s.tag(&Reference::parse("busybox").unwrap(), &id).unwrap();
             id
         };
@@ -637,7 +631,7 @@ mod tests {
         let top = crate::chain_id(Some(&a), &b);
         s.register_layer(layer(&a, &a, None)).unwrap();
         s.register_layer(layer(&top, &b, Some(&a))).unwrap();
-        let id = s.put_config(&config(&[&a, &b])).unwrap();
+        let id = s.put_image(&config(&[&a, &b]), &[]).unwrap();
         s.put_mount(MountMeta {
             container_id: "c1".into(),
             mount_id: "m".into(),

@@ -72,7 +72,7 @@ impl ImageService {
                 )));
             }
         };
-        let guard = TempPath(Some(kept));
+        let mut guard = Unkept { kept, armed: true };
         let diff_id = hasher.finish();
         if let Some(want) = expected.filter(|w| **w != diff_id) {
             let _ = self.graph.remove(&cache_id);
@@ -85,13 +85,8 @@ impl ImageService {
         if let Some(existing) = self.store.layer(&chain) {
             self.graph.remove(&cache_id)?;
             if self.store.layer_tar(&chain).is_none() {
-                let mut guard = guard;
-                if let Some(kept) = guard.0.take() {
-                    if let Err(e) = self.store.attach_layer_tar(&chain, &kept) {
-                        let _ = std::fs::remove_file(kept.path());
-                        return Err(e.into());
-                    }
-                }
+                self.store.attach_layer_tar(&chain, &guard.kept)?;
+                guard.armed = false;
             }
             return Ok((existing, hold));
         }
@@ -102,19 +97,14 @@ impl ImageService {
             cache_id: cache_id.to_string(),
             size,
         };
-        let mut guard = guard;
-        let kept = guard
-            .0
-            .take()
-            .expect("the kept tar is set until it is moved");
         if let Err(e) = self
             .store
-            .register_layer_with_tar(meta.clone(), Some(&kept))
+            .register_layer_with_tar(meta.clone(), Some(&guard.kept))
         {
-            let _ = std::fs::remove_file(kept.path());
             let _ = self.graph.remove(&cache_id);
             return Err(e.into());
         }
+        guard.armed = false;
         Ok((meta, hold))
     }
 
@@ -167,13 +157,17 @@ impl Read for Tee<'_> {
     }
 }
 
-/// Deletes the kept tar when dropped unless it was taken.
-struct TempPath(Option<KeptTar>);
+/// A kept tar still in the store's scratch space: deleted when dropped, unless it was moved
+/// into a layer record (`armed` cleared).
+struct Unkept {
+    kept: KeptTar,
+    armed: bool,
+}
 
-impl Drop for TempPath {
+impl Drop for Unkept {
     fn drop(&mut self) {
-        if let Some(k) = &self.0 {
-            let _ = std::fs::remove_file(k.path());
+        if self.armed {
+            let _ = std::fs::remove_file(self.kept.path());
         }
     }
 }
