@@ -1,10 +1,33 @@
-//! Receiving a packet with descriptors attached (SCM_RIGHTS) on a `SOCK_SEQPACKET` socket:
-//! the shim ↔ container-init channel and the daemon ↔ zygote socket.
+//! Packets with descriptors attached (SCM_RIGHTS) on `SOCK_SEQPACKET` sockets: the shim ↔
+//! container-init channel, the daemon ↔ zygote socket and the zygote ↔ spare shim sockets.
 
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+
+/// A connected pair of close-on-exec `SOCK_SEQPACKET` sockets.
+pub(crate) fn pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+}
+
+/// Sends one packet made of `parts`, with `fds` attached (if any). A peer gone is `EPIPE`,
+/// never SIGPIPE.
+pub(crate) fn send(sock: BorrowedFd<'_>, parts: &[&[u8]], fds: &[RawFd]) -> nix::Result<()> {
+    let iov: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
+}
 
 /// The most descriptors one packet may carry here.
 const MAX_FDS: usize = 4;

@@ -29,7 +29,6 @@
 //! it a while longer changes nothing for anyone.
 
 use std::ffi::OsStr;
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -37,9 +36,6 @@ use std::process::{Child, Command, Stdio};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::sys::socket::{
-    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
 
 use crate::error::{Error, Result};
 use crate::sys::{clone3_fork, CloneResult};
@@ -85,13 +81,7 @@ pub(crate) struct Zygote {
 impl Zygote {
     /// Starts `program args...` as the zygote, its stdin our socket's other end.
     pub(crate) fn spawn(program: &Path, args: &[String]) -> Result<Self> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| Error::sys("socketpair", e))?;
+        let (ours, theirs) = crate::fdpass::pair().map_err(|e| Error::sys("socketpair", e))?;
         let process = Command::new(program)
             .args(args)
             .stdin(Stdio::from(theirs))
@@ -123,14 +113,8 @@ impl Zygote {
         let mut packet = vec![if wants_netns { WANTS_NETNS } else { 0 }];
         packet.extend_from_slice(bundle.as_os_str().as_bytes());
         let fds = stdio.map(|f| f.as_raw_fd());
-        sendmsg::<()>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(&packet)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|e| ForkError::NotSent(format!("send to zygote: {e}")))?;
+        crate::fdpass::send(sock.as_fd(), &[&packet], &fds)
+            .map_err(|e| ForkError::NotSent(format!("send to zygote: {e}")))?;
         // From here on the zygote may have forked: whatever goes wrong, don't ask again.
         let failed = |msg: String| ForkError::Failed(msg);
         let (reply, mut fds) = crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 1)
@@ -255,23 +239,15 @@ pub fn main() -> i32 {
             Err(_) => Err("a request must carry three descriptors".to_string()),
         };
         let sent = match reply {
-            Ok(Forked { pid, pidfd }) => sendmsg::<()>(
-                sock.as_raw_fd(),
-                &[IoSlice::new(&[REPLY_OK]), IoSlice::new(&pid.to_le_bytes())],
-                &[ControlMessage::ScmRights(&[pidfd.as_raw_fd()])],
-                MsgFlags::empty(),
-                None,
+            Ok(Forked { pid, pidfd }) => crate::fdpass::send(
+                sock.as_fd(),
+                &[&[REPLY_OK], &pid.to_le_bytes()],
+                &[pidfd.as_raw_fd()],
             ),
             Err(msg) => {
                 let mut p = vec![REPLY_ERROR];
                 p.extend_from_slice(msg.as_bytes());
-                sendmsg::<()>(
-                    sock.as_raw_fd(),
-                    &[IoSlice::new(&p)],
-                    &[],
-                    MsgFlags::empty(),
-                    None,
-                )
+                crate::fdpass::send(sock.as_fd(), &[&p], &[])
             }
         };
         if let Err(e) = sent {
@@ -291,13 +267,7 @@ struct Spare {
 impl Spare {
     /// Forks a spare, which takes nice value `normal` once it has its request.
     fn fork(normal: i32) -> std::result::Result<Spare, String> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(|e| format!("socketpair: {e}"))?;
+        let (ours, theirs) = crate::fdpass::pair().map_err(|e| format!("socketpair: {e}"))?;
         match clone3_fork(0, None) {
             Ok(CloneResult::Parent { pid, pidfd }) => Ok(Spare {
                 pid,
@@ -321,14 +291,8 @@ impl Spare {
     ) -> std::result::Result<Forked, String> {
         let mut fds: Vec<i32> = stdio.iter().map(|f| f.as_raw_fd()).collect();
         fds.extend(netns.map(|n| n.as_raw_fd()));
-        sendmsg::<()>(
-            self.sock.as_raw_fd(),
-            &[IoSlice::new(packet)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map_err(|e| format!("send to spare shim {}: {e}", self.pid))?;
+        crate::fdpass::send(self.sock.as_fd(), &[packet], &fds)
+            .map_err(|e| format!("send to spare shim {}: {e}", self.pid))?;
         Ok(Forked {
             pid: self.pid,
             pidfd: self.pidfd,

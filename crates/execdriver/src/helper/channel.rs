@@ -3,12 +3,8 @@
 //! as SCM_RIGHTS. The child's end closes on a successful `execve`, so EOF with no
 //! [`Message::ExecFailed`] means the exec happened.
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::sys::socket::{
-    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
 use serde::{Deserialize, Serialize};
 
 use super::StartFailure;
@@ -48,28 +44,14 @@ pub(super) struct ChildChannel {
 
 /// A connected pair of channel ends, both close-on-exec.
 pub(super) fn pair() -> Result<(ParentChannel, ChildChannel)> {
-    let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("socketpair", e))?;
+    let (a, b) = crate::fdpass::pair().map_err(|e| Error::sys("socketpair", e))?;
     Ok((ParentChannel { sock: a }, ChildChannel { sock: b }))
 }
 
 fn send(sock: BorrowedFd<'_>, msg: &Message, fd: Option<BorrowedFd<'_>>) -> nix::Result<()> {
     let data = serde_json::to_vec(msg).expect("plain enum serializes");
-    let fds = fd.map(|f| [f.as_raw_fd()]);
-    let cmsgs: Vec<ControlMessage<'_>> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(&data)],
-        &cmsgs,
-        MsgFlags::empty(),
-        None,
-    )?;
-    Ok(())
+    let fds: Vec<_> = fd.iter().map(|f| f.as_raw_fd()).collect();
+    crate::fdpass::send(sock, &[&data], &fds)
 }
 
 /// Receives one message (and an attached fd); `None` at EOF.
