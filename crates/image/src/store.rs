@@ -197,13 +197,7 @@ impl ImageStore {
         write_replace(&path, bytes)?;
         let mut st = self.lock();
         st.images.insert(id.clone(), cfg);
-        let mut repos = st.repos.repositories.clone();
-        for r in references {
-            repos
-                .entry(r.repo.clone())
-                .or_default()
-                .insert(r.key(), id.to_string());
-        }
+        let repos = pointed(&st, references, &id);
         self.set_repos(&mut st, repos, write_commit)?;
         Ok(id)
     }
@@ -272,25 +266,22 @@ impl ImageStore {
     /// Points `reference` at image `id` (moving it if it pointed elsewhere).
     pub fn tag(&self, reference: &Reference, id: &Digest) -> Result<()> {
         let mut st = self.lock();
-        let mut repos = st.repos.repositories.clone();
-        repos
-            .entry(reference.repo.clone())
-            .or_default()
-            .insert(reference.key(), id.to_string());
+        let repos = pointed(&st, std::slice::from_ref(reference), id);
         self.set_repos(&mut st, repos, write_atomic)
     }
 
     /// Removes one reference; returns whether it existed.
     pub fn untag(&self, reference: &Reference) -> Result<bool> {
         let mut st = self.lock();
-        let Some(m) = st.repos.repositories.get_mut(&reference.repo) else {
+        let mut repos = st.repos.repositories.clone();
+        let Some(m) = repos.get_mut(&reference.repo) else {
             return Ok(false);
         };
         let existed = m.remove(&reference.key()).is_some();
         if m.is_empty() {
-            st.repos.repositories.remove(&reference.repo);
+            repos.remove(&reference.repo);
         }
-        self.save_repos(&st)?;
+        self.set_repos(&mut st, repos, write_atomic)?;
         Ok(existed)
     }
 
@@ -307,11 +298,6 @@ impl ImageStore {
             .collect();
         out.sort();
         out
-    }
-
-    fn save_repos(&self, st: &State) -> Result<()> {
-        let bytes = serde_json::to_vec(&st.repos).expect("repositories always serialise");
-        write_atomic(&self.root.join("repositories.json"), &bytes)
     }
 
     /// Makes `repos` the references, on disk (with `write`: [`write_atomic`], or
@@ -335,11 +321,12 @@ impl ImageStore {
     /// Deletes an image config and its references. Layers stay until [`Self::unreferenced_layers`].
     pub fn delete(&self, id: &Digest) -> Result<()> {
         let mut st = self.lock();
-        for m in st.repos.repositories.values_mut() {
+        let mut repos = st.repos.repositories.clone();
+        for m in repos.values_mut() {
             m.retain(|_, v| v.as_str() != id.as_str());
         }
-        st.repos.repositories.retain(|_, m| !m.is_empty());
-        self.save_repos(&st)?;
+        repos.retain(|_, m| !m.is_empty());
+        self.set_repos(&mut st, repos, write_atomic)?;
         let p = self.root.join("imagedb/content/sha256").join(id.hex());
         match fs::remove_file(&p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -527,6 +514,23 @@ impl Drop for LayerHold {
             }
         }
     }
+}
+
+/// The references of `st` with `references` pointing at image `id` (moved if they pointed
+/// elsewhere).
+fn pointed(
+    st: &State,
+    references: &[Reference],
+    id: &Digest,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut repos = st.repos.repositories.clone();
+    for r in references {
+        repos
+            .entry(r.repo.clone())
+            .or_default()
+            .insert(r.key(), id.to_string());
+    }
+    repos
 }
 
 #[cfg(test)]
