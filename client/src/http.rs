@@ -251,34 +251,22 @@ impl Client {
         let bytes = match body {
             Body::Bytes(b) if self.versions.get().is_none() => b,
             body => {
-                let uri = format!("/v{}{}", self.versions().await?.negotiated, path);
-                return check(
-                    self.send_raw(method, &uri, body.into_req(), headers)
-                        .await?,
-                )
-                .await;
+                let version = self.versions().await?.negotiated.clone();
+                return self.send_at(&version, method, path, body, headers).await;
             }
         };
-        let uri = format!("/v{API_VERSION}{path}");
-        let first = self
-            .send_raw(
-                method.clone(),
-                &uri,
-                Body::Bytes(bytes.clone()).into_req(),
-                headers,
-            )
-            .await?;
-        match check(first).await {
+        let first = Body::Bytes(bytes.clone());
+        match self
+            .send_at(API_VERSION, method.clone(), path, first, headers)
+            .await
+        {
             Err(Error::Daemon {
                 status: 400,
                 message,
             }) if message.contains("is too new") => {
-                let uri = format!("/v{}{}", self.versions().await?.negotiated, path);
-                check(
-                    self.send_raw(method, &uri, Body::Bytes(bytes).into_req(), headers)
-                        .await?,
-                )
-                .await
+                let version = self.versions().await?.negotiated.clone();
+                self.send_at(&version, method, path, Body::Bytes(bytes), headers)
+                    .await
             }
             Ok(res) => {
                 // The daemon took our version: no need to ask for its own.
@@ -289,6 +277,24 @@ impl Client {
             }
             other => other,
         }
+    }
+
+    /// Sends a request to `path` under API `version`; non-2xx/3xx answers become
+    /// [`Error::Daemon`].
+    async fn send_at(
+        &self,
+        version: &str,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
+        let uri = format!("/v{version}{path}");
+        check(
+            self.send_raw(method, &uri, body.into_req(), headers)
+                .await?,
+        )
+        .await
     }
 
     /// `GET path`, decoded from JSON.
