@@ -110,12 +110,7 @@ impl Daemon {
             .get("dangling")
             .iter()
             .any(|v| v == "false" || v == "0");
-        let in_use = self
-            .containers
-            .entries()
-            .iter()
-            .map(|e| e.data().image.clone())
-            .collect();
+        let in_use = self.containers.images_in_use();
         self.images.prune(all, in_use).await
     }
 

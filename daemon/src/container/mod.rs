@@ -256,6 +256,14 @@ impl ContainerService {
         (total, running, 0, total - running)
     }
 
+    /// The images of all containers (what image prune must keep).
+    pub fn images_in_use(&self) -> std::collections::HashSet<String> {
+        self.entries()
+            .iter()
+            .map(|e| e.data().image.clone())
+            .collect()
+    }
+
     /// Ids of the containers using an image, with whether each runs.
     pub fn users_of_image(&self, image_id: &str) -> Vec<(String, bool)> {
         self.entries()

@@ -60,10 +60,10 @@ impl Meta {
         })
     }
 
-    /// Owner, then mode (chown clears setuid), then xattrs; times are the caller's, since a
-    /// directory's must wait until its children are written.
-    /// Sets owner, mode and xattrs. `owner`: who already owns `path` when that is known
-    /// (made just now), so an ownership change that changes nothing is skipped.
+    /// Sets owner, then mode (chown clears setuid), then xattrs; times are the caller's, since
+    /// a directory's must wait until its children are written. `owner`: who already owns
+    /// `path` when that is known (made just now), so an ownership change that changes nothing
+    /// is skipped.
     pub(super) fn apply(
         &self,
         path: &Path,
