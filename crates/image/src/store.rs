@@ -114,13 +114,18 @@ impl ImageStore {
             let p = root.join(d);
             fs::create_dir_all(&p).at(&p)?;
         }
-        // Scratch files of an interrupted ingest.
+        // Scratch files and directories of an interrupted ingest or load (or of one whose
+        // scratch space was still being deleted when the daemon stopped).
         for e in fs::read_dir(root.join("tmp"))
             .into_iter()
             .flatten()
             .flatten()
         {
-            let _ = fs::remove_file(e.path());
+            let p = e.path();
+            let _ = match e.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
+                _ => fs::remove_file(&p),
+            };
         }
         let mut st = State::default();
         let content = root.join("imagedb/content/sha256");
@@ -415,6 +420,9 @@ impl ImageStore {
         let Some(path) = self.blob_diff_id_path(blob) else {
             return;
         };
+        if self.blob_diff_id(blob).as_ref() == Some(diff_id) {
+            return; // unchanged (a layer pulled again)
+        }
         let written = path
             .parent()
             .map_or(Ok(()), |d| std::fs::create_dir_all(d).at(d))
@@ -580,6 +588,19 @@ mod tests {
         assert_eq!(s.references(&id), vec!["busybox:latest".to_string()]);
         assert_eq!(s.layer(&diff).unwrap().size, 3);
         assert!(s.unreferenced_layers().is_empty());
+    }
+
+    /// What an interrupted load, pull or ingest left in the scratch space, files and whole
+    /// directories, is gone once the store is opened again.
+    #[test]
+    fn open_empties_the_scratch_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = ImageStore::open(dir.path()).unwrap().tmp_dir();
+        fs::create_dir_all(tmp.join("load-x/blobs/sha256")).unwrap();
+        fs::write(tmp.join("load-x/blobs/sha256/abc"), b"blob").unwrap();
+        fs::write(tmp.join("blob-y"), b"blob").unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
     }
 
     #[test]

@@ -32,8 +32,7 @@ impl ImageService {
         let svc = self.clone();
         let reader = tokio::task::spawn_blocking(move || {
             let result = svc.load_from(ChannelReader::new(rx), &work.0);
-            drop(work);
-            result
+            (result, work)
         });
         let mut whole = true;
         while let Some(chunk) = body.next().await {
@@ -52,9 +51,13 @@ impl ImageService {
             let _ = tx.send(end_mark()).await;
         }
         drop(tx);
-        reader
+        let (result, work) = reader
             .await
-            .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?
+            .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?;
+        // The answer needs nothing of the scratch files: they are deleted after it (a restarted
+        // daemon empties the scratch space).
+        super::drop_later(work);
+        result
     }
 
     /// Blocking: extracts the archive read from `tar` into `work` and loads its images.

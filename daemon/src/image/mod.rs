@@ -367,6 +367,12 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
+/// Drops `guard` (a scratch file or directory that deletes itself) on a blocking thread, after
+/// the caller has moved on: deleting can wait on the disk, and no answer depends on it.
+pub(crate) fn drop_later<T: Send + 'static>(guard: T) {
+    tokio::task::spawn_blocking(move || drop(guard));
+}
+
 /// Removes the contents and records of layers that no image or container uses any more.
 /// Returns the layers it removed.
 pub fn gc_layers(store: &ImageStore, graph: &dyn GraphDriver) -> Vec<image::LayerMeta> {

@@ -196,12 +196,15 @@ impl ImageService {
                     let diff_id = cfg.rootfs.diff_ids[i].clone();
                     let p = parent.clone();
                     let digest = d.digest.clone();
-                    let (l, _) = blocking(move || {
+                    let ((l, _), blob) = blocking(move || {
                         let file = std::fs::File::open(&blob.0)
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                        svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)
+                        let unpacked =
+                            svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)?;
+                        Ok((unpacked, blob))
                     })
                     .await?;
+                    super::drop_later(blob);
                     let _ = tx
                         .send(status("Pull complete", Some(&short(&d.digest))))
                         .await;
