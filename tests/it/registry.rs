@@ -432,6 +432,58 @@ fn corrupt_layer_blob_fails_the_pull_and_leaves_nothing() {
     assert!(left.is_empty(), "layer dirs left: {left:?}");
 }
 
+/// Push checks that a layer's tar still has its diff id. A layer whose tar is kept whole (one
+/// that writes a name twice) is changed on disk behind the daemon's back, keeping its size:
+/// the push fails, naming the layer, and the registry gets no manifest.
+#[test]
+fn push_refuses_a_layer_that_no_longer_matches_its_diff_id() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let tar = imagetar::LayerTar::new()
+        .file("f", b"first\n")
+        .file("f", b"SECRET-CONTENT\n")
+        .finish();
+    let diff_id = imagetar::digest(&tar);
+    let config = imagetar::config(std::slice::from_ref(&diff_id), &["cat", "/f"]);
+    let archive = imagetar::docker_archive(&["twice:1"], &[imagetar::Layer::plain(tar)], &config);
+    d.docker_stdin(&["load"], &archive).ok("docker load");
+    let record = d
+        .data_root
+        .join(format!("image/{}/layerdb/sha256", d.driver))
+        .join(diff_id.trim_start_matches("sha256:"));
+    let kept = record.join("layer.tar");
+    let mut bytes = fs::read(&kept).expect("a layer writing a name twice is kept whole");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"SECRET")
+        .expect("file data in the kept tar");
+    bytes[at..at + 6].copy_from_slice(b"secret");
+    fs::write(&kept, &bytes).expect("change the kept tar");
+
+    let name = r.name("twice:1");
+    d.docker(&["tag", "twice:1", &name]).ok("docker tag");
+    let out = d.docker(&["push", &name]);
+    assert_ne!(
+        out.code(),
+        0,
+        "push of a changed layer succeeded:\n{}",
+        out.out()
+    );
+    let text = format!("{}{}", out.out(), out.err());
+    assert!(
+        text.contains(&format!("layer {diff_id} does not match its content")),
+        "{text}"
+    );
+    let tags_dir = r
+        .dir
+        .path()
+        .join("data/docker/registry/v2/repositories/twice/_manifests/tags");
+    let tags: Vec<_> = fs::read_dir(tags_dir)
+        .map(|it| it.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(tags.is_empty(), "tags in the registry: {tags:?}");
+}
+
 impl Registry {
     /// Uploads `data` as a blob of `repo` (a monolithic upload: POST, then PUT with the
     /// digest), with curl; returns its digest.

@@ -151,7 +151,7 @@ impl ImageService {
             .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple()));
         let (staged, store, id) = (out.clone(), self.store.clone(), diff_id.clone());
         let (digest, size) = blocking(move || {
-            let (digest, size) = gzip(&tar, &staged)?;
+            let (digest, size) = gzip(&tar, &id, &staged)?;
             store.set_blob_diff_id(&digest, &id);
             Ok((digest, size))
         })
@@ -199,18 +199,25 @@ impl ImageService {
     }
 }
 
-/// Gzips a layer tar (deterministically: no name or mtime in the header); returns the blob's
-/// digest and size.
-fn gzip(src: &LayerTar, dst: &std::path::Path) -> Result<(String, u64)> {
+/// Gzips a layer tar into `dst` at Docker's level (`docker push` compresses with Go's default,
+/// level 6) and deterministically (no name or mtime in the header), checking on the way that
+/// the tar still has the layer's diff id; returns the blob's digest and size.
+fn gzip(src: &LayerTar, diff_id: &image::Digest, dst: &std::path::Path) -> Result<(String, u64)> {
     let io = |e: std::io::Error| ServiceError::from_err("compressing layer", &e);
-    let mut input = src.open().map_err(io)?;
+    let mut input = image::HashingReader::new(src.open().map_err(io)?);
     let file = std::fs::File::create(dst).map_err(io)?;
-    let mut enc =
-        flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast());
+    let out = image::DigestWriter::new(std::io::BufWriter::new(file));
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     std::io::copy(&mut input, &mut enc).map_err(io)?;
-    enc.finish().map_err(io)?.flush().map_err(io)?;
-    let data = std::fs::read(dst).map_err(io)?;
-    Ok((registry::sha256_digest(&data), data.len() as u64))
+    let (digest, size, mut file) = enc.finish().map_err(io)?.finish();
+    file.flush().map_err(io)?;
+    let actual = input.digest();
+    if actual != *diff_id {
+        return Err(ServiceError::internal(format!(
+            "layer {diff_id} does not match its content any more (it has digest {actual}): it cannot be pushed"
+        )));
+    }
+    Ok((digest.to_string(), size))
 }
 
 /// The repository as Docker prints it in "The push refers to repository [...]".
