@@ -386,25 +386,12 @@ fn corrupt_layer_blob_fails_the_pull_and_leaves_nothing() {
     push_busybox(&d, &name);
     let before = d.data_entries(&d.driver);
     // The layer is the biggest blob; flip bytes in its middle, keeping its size.
-    let mut blobs = Vec::new();
-    let mut dirs = vec![r.dir.path().join("data")];
-    while let Some(dir) = dirs.pop() {
-        for e in fs::read_dir(&dir).expect("read registry storage").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.file_name().is_some_and(|n| n == "data")
-                && p.to_string_lossy().contains("/blobs/")
-            {
-                blobs.push(p);
-            }
-        }
-    }
-    let layer = blobs
-        .iter()
+    let layer = r
+        .stored_blobs()
+        .into_iter()
         .max_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .expect("a blob in the registry");
-    let mut bytes = fs::read(layer).expect("read layer blob");
+    let mut bytes = fs::read(&layer).expect("read layer blob");
     let mid = bytes.len() / 2;
     for b in &mut bytes[mid..mid + 64] {
         *b = !*b;
@@ -484,7 +471,74 @@ fn push_refuses_a_layer_that_no_longer_matches_its_diff_id() {
     assert!(tags.is_empty(), "tags in the registry: {tags:?}");
 }
 
+/// A pulled image pushed to another repository of the same registry mounts its layer blob from
+/// the first one, and pushed back to its own repository finds it there, as with Docker:
+/// the layer is neither compressed nor uploaded again, and both manifests name the original
+/// blob (here one skopeo compressed, which rdocker's gzip would not reproduce).
+#[test]
+fn push_of_a_pulled_image_mounts_or_finds_its_layer() {
+    let skopeo = require_binary("skopeo", "skopeo");
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let tar = d.root.join("saved.tar");
+    let tar_s = tar.to_str().expect("utf-8 path");
+    d.rdocker(&["save", "-o", tar_s, "busybox"])
+        .ok("rdocker save");
+    d.docker(&["rmi", "busybox"]).ok("docker rmi");
+    let mut c = Command::new(skopeo);
+    c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{tar_s}"))
+        .arg(format!("docker://{}", r.name("mnt/a:1")))
+        .env("TMPDIR", &d.root);
+    cmd::run(c, None, CMD_TIMEOUT).ok("skopeo copy docker-archive: → registry");
+    let blobs_before = r.stored_blobs();
+
+    let a = r.name("mnt/a:1");
+    d.docker(&["pull", &a]).ok("docker pull of skopeo's push");
+    let b = r.name("mnt/b:1");
+    d.docker(&["tag", &a, &b]).ok("docker tag");
+    let out = push(&d, &b);
+    assert_has(&out, &["Mounted from mnt/a"], "push to another repository");
+    let digest_b = pushed_digest(&out, "1");
+    let out = push(&d, &a);
+    assert_has(&out, &["Layer already exists"], "push back");
+    assert!(!out.contains("Pushed"), "a layer was uploaded:\n{out}");
+    assert_eq!(pushed_digest(&out, "1"), digest_b, "same manifest for both");
+    // New in the registry: only rdocker's manifest (skopeo wrote its own JSON).
+    let new: Vec<u64> = r
+        .stored_blobs()
+        .iter()
+        .filter(|p| !blobs_before.contains(p))
+        .map(|p| fs::metadata(p).expect("blob size").len())
+        .collect();
+    assert!(
+        new.len() == 1 && new[0] < 2048,
+        "new blobs in the registry (sizes): {new:?}"
+    );
+    let out = d.docker(&["run", "--rm", &b, "echo", "ok"]);
+    assert_eq!(out.ok("run the image"), "ok\n");
+}
+
 impl Registry {
+    /// The files holding the registry's blobs (layers, configs and manifests).
+    fn stored_blobs(&self) -> Vec<PathBuf> {
+        let mut blobs = Vec::new();
+        let mut dirs = vec![self.dir.path().join("data")];
+        while let Some(dir) = dirs.pop() {
+            for e in fs::read_dir(&dir).expect("read registry storage").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.file_name().is_some_and(|n| n == "data")
+                    && p.to_string_lossy().contains("/blobs/")
+                {
+                    blobs.push(p);
+                }
+            }
+        }
+        blobs
+    }
+
     /// Uploads `data` as a blob of `repo` (a monolithic upload: POST, then PUT with the
     /// digest), with curl; returns its digest.
     fn put_blob(&self, repo: &str, data: &[u8]) -> String {

@@ -26,4 +26,4 @@ pub use fsutil::{write_atomic, write_replace, write_synced};
 pub use layers::{LayerMeta, MountMeta};
 pub use reference::Reference;
 pub use split::{KeptTar, SplitWriter};
-pub use store::{ImageConfig, ImageStore, LayerHold, RootFs};
+pub use store::{BlobSource, ImageConfig, ImageStore, LayerHold, RootFs, BLOB_SOURCES_MAX};

@@ -84,6 +84,31 @@ struct Repositories {
     repositories: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Where a layer is in a registry: one entry of Docker's `v2metadata-by-diffid` (whose `HMAC`
+/// is kept empty, as Docker does without credentials), with the blob's media type added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobSource {
+    /// The blob's digest (`sha256:…`).
+    #[serde(rename = "Digest")]
+    pub digest: String,
+    /// `host/path` of the repository (`docker.io/library/busybox`, `localhost:5000/app`).
+    #[serde(rename = "SourceRepository")]
+    pub repository: String,
+    /// Docker's keyed hash of the credentials used; empty here.
+    #[serde(rename = "HMAC", default)]
+    pub hmac: String,
+    /// Empty in records Docker wrote.
+    #[serde(
+        rename = "MediaType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub media_type: String,
+}
+
+/// Registry locations kept per layer.
+pub const BLOB_SOURCES_MAX: usize = 50;
+
 #[derive(Default)]
 struct State {
     /// Layers a load or pull has ingested but no image refers to yet: safe from collection.
@@ -432,6 +457,48 @@ impl ImageStore {
         }
     }
 
+    /// Remembers that `diff_id` is in registry repository `repository` (`host/path`) as blob
+    /// `digest` of media type `media_type`, pulled or pushed just now, in Docker's
+    /// `distribution/v2metadata-by-diffid/sha256/<hex>` (newest last, at most
+    /// [`BLOB_SOURCES_MAX`]). Lets a push mount or skip a blob the registry has, instead of
+    /// compressing and uploading the layer again. A hint like [`Self::set_blob_diff_id`].
+    pub fn add_blob_source(&self, diff_id: &Digest, source: BlobSource) {
+        let path = self.blob_sources_path(diff_id);
+        let mut all = self.blob_sources(diff_id);
+        all.reverse(); // oldest first, as stored
+        if all.last() == Some(&source) {
+            return; // unchanged
+        }
+        all.retain(|s| !(s.digest == source.digest && s.repository == source.repository));
+        all.push(source);
+        let drop = all.len().saturating_sub(BLOB_SOURCES_MAX);
+        all.drain(..drop);
+        let bytes = serde_json::to_vec(&all).expect("blob sources always serialise");
+        let written = path
+            .parent()
+            .map_or(Ok(()), |d| std::fs::create_dir_all(d).at(d))
+            .and_then(|()| write_replace(&path, &bytes));
+        if let Err(e) = written {
+            tracing::debug!(%diff_id, error = %e, "blob source hint not written");
+        }
+    }
+
+    /// Where layer `diff_id` was last seen in registries, newest first.
+    pub fn blob_sources(&self, diff_id: &Digest) -> Vec<BlobSource> {
+        let mut all: Vec<BlobSource> = std::fs::read(self.blob_sources_path(diff_id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.reverse();
+        all
+    }
+
+    fn blob_sources_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root
+            .join("distribution/v2metadata-by-diffid/sha256")
+            .join(diff_id.hex())
+    }
+
     /// The diff id registry blob `blob` unpacked to when it was last pulled or pushed.
     pub fn blob_diff_id(&self, blob: &str) -> Option<Digest> {
         let text = std::fs::read_to_string(self.blob_diff_id_path(blob)?).ok()?;
@@ -588,6 +655,42 @@ mod tests {
         assert_eq!(s.references(&id), vec!["busybox:latest".to_string()]);
         assert_eq!(s.layer(&diff).unwrap().size, 3);
         assert!(s.unreferenced_layers().is_empty());
+    }
+
+    #[test]
+    fn blob_sources_are_kept_newest_first_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let diff = Digest::of(b"layer");
+        assert!(s.blob_sources(&diff).is_empty());
+        let src = |d: &str, repo: &str| BlobSource {
+            digest: d.into(),
+            repository: repo.into(),
+            hmac: String::new(),
+            media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+        };
+        s.add_blob_source(&diff, src("sha256:a", "localhost:5000/x"));
+        s.add_blob_source(&diff, src("sha256:a", "localhost:5000/y"));
+        s.add_blob_source(&diff, src("sha256:a", "localhost:5000/x"));
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s.blob_sources(&diff),
+            vec![
+                src("sha256:a", "localhost:5000/x"),
+                src("sha256:a", "localhost:5000/y")
+            ]
+        );
+        for i in 0..BLOB_SOURCES_MAX + 5 {
+            s.add_blob_source(&diff, src(&format!("sha256:{i}"), "localhost:5000/x"));
+        }
+        let all = s.blob_sources(&diff);
+        assert_eq!(all.len(), BLOB_SOURCES_MAX);
+        assert_eq!(all[0].digest, format!("sha256:{}", BLOB_SOURCES_MAX + 4));
+        // Docker's records (no media type) are read too.
+        let docker =
+            r#"[{"Digest":"sha256:d","SourceRepository":"docker.io/library/busybox","HMAC":""}]"#;
+        fs::write(s.blob_sources_path(&diff), docker).unwrap();
+        assert_eq!(s.blob_sources(&diff)[0].media_type, "");
     }
 
     /// What an interrupted load, pull or ingest left in the scratch space, files and whole

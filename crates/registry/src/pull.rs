@@ -200,6 +200,16 @@ impl Client {
         creds: &Credentials,
         digest: &str,
     ) -> Result<bool> {
+        Ok(self.blob_size(r, creds, digest).await?.is_some())
+    }
+
+    /// HEADs the blob: its size on 200, `None` on 404 (same scope as [`Self::blob_exists`]).
+    pub async fn blob_size(
+        &self,
+        r: &Reference,
+        creds: &Credentials,
+        digest: &str,
+    ) -> Result<Option<u64>> {
         digest::validate(digest)?;
         let path = format!("/v2/{}/blobs/{digest}", r.repository);
         let resp = self
@@ -211,8 +221,8 @@ impl Client {
             )
             .await?;
         match resp.status() {
-            s if s.is_success() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            StatusCode::NOT_FOUND => Ok(None),
             _ => Err(error_from(resp, r, Op::Push).await),
         }
     }

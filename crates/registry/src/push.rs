@@ -75,6 +75,49 @@ impl Client {
         Ok(())
     }
 
+    /// Asks the registry to mount blob `digest` of repository `from` (its path on the same
+    /// registry) into the reference's repository, as Docker does before uploading a layer the
+    /// registry may have elsewhere: `POST /blobs/uploads/?mount=&from=`. `true` when mounted
+    /// (201); `false` when the registry started an upload instead (202: cancelled here) or
+    /// refused, so that the caller uploads the blob.
+    pub async fn mount_blob(
+        &self,
+        r: &Reference,
+        creds: &Credentials,
+        digest: &str,
+        from: &str,
+    ) -> Result<bool> {
+        digest::validate(digest)?;
+        let mut path = format!("/v2/{}/blobs/uploads/?mount={digest}&from=", r.repository);
+        path.extend(url::form_urlencoded::byte_serialize(from.as_bytes()));
+        let resp = self
+            .send(
+                r,
+                creds,
+                true,
+                Request::new(Method::POST, Target::Path(path)),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => {
+                check_digest_header(&resp, digest)?;
+                debug!(repository = %r.repository, digest, from, "blob mounted");
+                Ok(true)
+            }
+            StatusCode::ACCEPTED => {
+                if let Ok(upload) = location(&resp, digest) {
+                    let cancel = Request::new(Method::DELETE, Target::Url(upload));
+                    let _ = self.send(r, creds, true, cancel).await;
+                }
+                Ok(false)
+            }
+            status => {
+                debug!(repository = %r.repository, digest, from, %status, "blob not mounted");
+                Ok(false)
+            }
+        }
+    }
+
     /// PUTs `body` as the manifest for the reference's tag (or its digest when it has no tag)
     /// and returns the manifest's digest (sha256 of `body`).
     pub async fn put_manifest(

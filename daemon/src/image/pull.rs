@@ -220,6 +220,7 @@ impl ImageService {
             debug_assert_eq!(layer.chain_id, chains[i]);
             parent = Some(layer);
         }
+        self.remember_sources(r, &resolved.manifest.layers, &cfg.rootfs.diff_ids);
         self.finish_pull(r, &config, &resolved, tx).await
     }
 
@@ -262,6 +263,29 @@ impl ImageService {
         let _ = tx.send(status(&text, None)).await;
         tracing::info!(image_id = %id, reference = %shown, "image pulled");
         Ok(())
+    }
+
+    /// Records, in the background (only a hint for later pushes), that the repository has each
+    /// layer as the manifest's blob.
+    fn remember_sources(&self, r: &RegRef, blobs: &[Descriptor], diff_ids: &[image::Digest]) {
+        let store = self.store.clone();
+        let repository = super::push::source_name(r);
+        let pairs: Vec<(Descriptor, image::Digest)> = blobs
+            .iter()
+            .cloned()
+            .zip(diff_ids.iter().cloned())
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for (blob, diff_id) in pairs {
+                let source = image::BlobSource {
+                    digest: blob.digest,
+                    repository: repository.clone(),
+                    hmac: String::new(),
+                    media_type: blob.media_type,
+                };
+                store.add_blob_source(&diff_id, source);
+            }
+        });
     }
 
     /// Which layer is probably the first one missing here, with the layer probably below it

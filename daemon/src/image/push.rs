@@ -135,7 +135,10 @@ impl ImageService {
         Ok(())
     }
 
-    /// Compresses one layer and uploads it unless the registry has it.
+    /// Pushes one layer. A blob of it that earlier pulls and pushes saw in this registry is
+    /// used if the repository has it or can mount it from another one, as Docker does (the
+    /// manifest then names the same blobs as the image it came from); otherwise the layer is
+    /// compressed and uploaded unless the registry has that blob too.
     async fn push_layer(
         &self,
         r: &RegRef,
@@ -145,6 +148,9 @@ impl ImageService {
         tx: &Progress,
     ) -> Result<Descriptor> {
         let sid = short(diff_id.as_str());
+        if let Some(desc) = self.reuse_blob(r, creds, diff_id, &sid, tx).await? {
+            return Ok(desc);
+        }
         let out = self
             .store
             .tmp_dir()
@@ -195,8 +201,93 @@ impl ImageService {
         }
         .await;
         let _ = std::fs::remove_file(&out);
-        result.map(|_| desc)
+        result?;
+        self.remember_source(r, diff_id, &desc).await;
+        Ok(desc)
     }
+
+    /// A gzip blob of layer `diff_id` that the repository has, or that the registry mounted
+    /// into it from another repository (the three newest known in this registry are tried,
+    /// this repository's first).
+    async fn reuse_blob(
+        &self,
+        r: &RegRef,
+        creds: &Credentials,
+        diff_id: &image::Digest,
+        sid: &str,
+        tx: &Progress,
+    ) -> Result<Option<Descriptor>> {
+        let (store, id) = (self.store.clone(), diff_id.clone());
+        let sources = blocking(move || Ok(store.blob_sources(&id))).await?;
+        let here = source_name(r);
+        let prefix = format!("{}/", r.registry);
+        let mut candidates: Vec<_> = sources
+            .into_iter()
+            .filter(|s| GZIP_TYPES.contains(&s.media_type.as_str()))
+            .filter(|s| s.repository.starts_with(&prefix))
+            .take(3)
+            .collect();
+        // As Docker: the repository itself first, then mounts from the others.
+        candidates.sort_by_key(|s| s.repository != here);
+        for s in candidates {
+            let from = &s.repository[prefix.len()..];
+            let line = if s.repository == here {
+                "Layer already exists".to_string()
+            } else if self
+                .registry()
+                .mount_blob(r, creds, &s.digest, from)
+                .await
+                .map_err(registry_error)?
+            {
+                format!("Mounted from {from}")
+            } else {
+                continue;
+            };
+            let size = self
+                .registry()
+                .blob_size(r, creds, &s.digest)
+                .await
+                .map_err(registry_error)?;
+            let Some(size) = size else {
+                continue; // gone from the repository since
+            };
+            let _ = tx.send(status(&line, Some(sid))).await;
+            let desc = Descriptor {
+                media_type: LAYER_GZIP.into(),
+                digest: s.digest,
+                size,
+                ..Default::default()
+            };
+            self.remember_source(r, diff_id, &desc).await;
+            return Ok(Some(desc));
+        }
+        Ok(None)
+    }
+
+    /// Records that the repository of `r` has layer `diff_id` as blob `desc`.
+    async fn remember_source(&self, r: &RegRef, diff_id: &image::Digest, desc: &Descriptor) {
+        let (store, id) = (self.store.clone(), diff_id.clone());
+        let source = image::BlobSource {
+            digest: desc.digest.clone(),
+            repository: source_name(r),
+            hmac: String::new(),
+            media_type: desc.media_type.clone(),
+        };
+        let _ = blocking(move || {
+            store.add_blob_source(&id, source);
+            Ok(())
+        })
+        .await;
+    }
+}
+
+/// Layer media types whose blobs a Docker schema 2 manifest can name as its gzip layers.
+pub(super) const GZIP_TYPES: [&str; 2] =
+    [LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar+gzip"];
+
+/// The repository as Docker records it in `v2metadata-by-diffid` (`host/path`).
+pub(super) fn source_name(r: &RegRef) -> String {
+    format!("{}/{}", r.registry, r.repository)
 }
 
 /// Gzips a layer tar into `dst` at Docker's level (`docker push` compresses with Go's default,
