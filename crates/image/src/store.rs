@@ -106,6 +106,18 @@ pub struct BlobSource {
     pub media_type: String,
 }
 
+impl BlobSource {
+    /// Blob `digest` of type `media_type` in repository `repository` (`host/path`).
+    pub fn new(digest: &str, repository: &str, media_type: &str) -> Self {
+        Self {
+            digest: digest.to_string(),
+            repository: repository.to_string(),
+            hmac: String::new(),
+            media_type: media_type.to_string(),
+        }
+    }
+}
+
 /// Registry locations kept per layer.
 pub const BLOB_SOURCES_MAX: usize = 50;
 
@@ -663,11 +675,8 @@ mod tests {
         let s = ImageStore::open(dir.path()).unwrap();
         let diff = Digest::of(b"layer");
         assert!(s.blob_sources(&diff).is_empty());
-        let src = |d: &str, repo: &str| BlobSource {
-            digest: d.into(),
-            repository: repo.into(),
-            hmac: String::new(),
-            media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+        let src = |d: &str, repo: &str| {
+            BlobSource::new(d, repo, "application/vnd.docker.image.rootfs.diff.tar.gzip")
         };
         s.add_blob_source(&diff, src("sha256:a", "localhost:5000/x"));
         s.add_blob_source(&diff, src("sha256:a", "localhost:5000/y"));

@@ -277,12 +277,7 @@ impl ImageService {
             .collect();
         tokio::task::spawn_blocking(move || {
             for (blob, diff_id) in pairs {
-                let source = image::BlobSource {
-                    digest: blob.digest,
-                    repository: repository.clone(),
-                    hmac: String::new(),
-                    media_type: blob.media_type,
-                };
+                let source = image::BlobSource::new(&blob.digest, &repository, &blob.media_type);
                 store.add_blob_source(&diff_id, source);
             }
         });

@@ -267,12 +267,7 @@ impl ImageService {
     /// Records that the repository of `r` has layer `diff_id` as blob `desc`.
     async fn remember_source(&self, r: &RegRef, diff_id: &image::Digest, desc: &Descriptor) {
         let (store, id) = (self.store.clone(), diff_id.clone());
-        let source = image::BlobSource {
-            digest: desc.digest.clone(),
-            repository: source_name(r),
-            hmac: String::new(),
-            media_type: desc.media_type.clone(),
-        };
+        let source = image::BlobSource::new(&desc.digest, &source_name(r), &desc.media_type);
         let _ = blocking(move || {
             store.add_blob_source(&id, source);
             Ok(())
