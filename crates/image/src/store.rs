@@ -230,16 +230,26 @@ impl ImageStore {
         let cfg: ImageConfig = serde_json::from_slice(bytes).map_err(Error::InvalidConfig)?;
         let id = Digest::of(bytes);
         let path = self.root.join("imagedb/content/sha256").join(id.hex());
+        // Stored already (an image pulled or loaded again): not rewritten. Its earlier
+        // commit made it durable; a torn copy would differ and be replaced.
+        let stored = fs::read(&path).is_ok_and(|old| old == bytes);
         if references.is_empty() {
-            write_commit(&path, bytes)?;
+            if !stored {
+                write_commit(&path, bytes)?;
+            }
             self.lock().images.insert(id.clone(), cfg);
             return Ok(id);
         }
-        // Visible (renamed) before it is durable: the commit below flushes it first.
-        write_replace(&path, bytes)?;
+        if !stored {
+            // Visible (renamed) before it is durable: the commit below flushes it first.
+            write_replace(&path, bytes)?;
+        }
         let mut st = self.lock();
         st.images.insert(id.clone(), cfg);
         let repos = pointed(&st, references, &id);
+        if stored && repos == st.repos.repositories {
+            return Ok(id); // nothing new to commit
+        }
         self.set_repos(&mut st, repos, write_commit)?;
         Ok(id)
     }
@@ -309,6 +319,9 @@ impl ImageStore {
     pub fn tag(&self, reference: &Reference, id: &Digest) -> Result<()> {
         let mut st = self.lock();
         let repos = pointed(&st, std::slice::from_ref(reference), id);
+        if repos == st.repos.repositories {
+            return Ok(()); // already so
+        }
         self.set_repos(&mut st, repos, write_atomic)
     }
 
@@ -700,6 +713,33 @@ mod tests {
             r#"[{"Digest":"sha256:d","SourceRepository":"docker.io/library/busybox","HMAC":""}]"#;
         fs::write(s.blob_sources_path(&diff), docker).unwrap();
         assert_eq!(s.blob_sources(&diff)[0].media_type, "");
+    }
+
+    /// An image stored again with the references it has already (pulled or loaded again, or
+    /// tagged as it is) leaves the files as they were: nothing is rewritten or flushed.
+    #[test]
+    fn storing_an_image_again_rewrites_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let diff = Digest::of(b"layer");
+        let s = ImageStore::open(dir.path()).unwrap();
+        s.register_layer(layer(&diff, &diff, None)).unwrap();
+        let refs = [Reference::parse("app:v1").unwrap()];
+        let id = s.put_image(&config(&[&diff]), &refs).unwrap();
+        let files = [
+            dir.path().join("repositories.json"),
+            dir.path().join("imagedb/content/sha256").join(id.hex()),
+        ];
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let before: Vec<u64> = files.iter().map(|p| inode(p)).collect();
+        assert_eq!(s.put_image(&config(&[&diff]), &refs).unwrap(), id);
+        s.tag(&refs[0], &id).unwrap();
+        let after: Vec<u64> = files.iter().map(|p| inode(p)).collect();
+        assert_eq!(before, after, "a file was replaced");
+        // A new reference is written, and the config kept.
+        s.tag(&Reference::parse("app:v2").unwrap(), &id).unwrap();
+        assert_ne!(inode(&files[0]), before[0]);
+        assert_eq!(s.resolve("app:v2").unwrap(), id);
+        assert_eq!(inode(&files[1]), before[1]);
     }
 
     /// What an interrupted load, pull or ingest left in the scratch space, files and whole
