@@ -206,6 +206,8 @@ fn push_pull_run_by_tag_and_digest() {
         !out.contains("Pull complete"),
         "second pull downloaded again:\n{out}"
     );
+    // As Docker: an image that is here already gets no layer lines (nothing is fetched).
+    assert!(!out.contains("Already exists"), "{out}");
 
     // By digest, after removing everything.
     d.docker(&["rmi", &name]).ok("docker rmi");

@@ -79,6 +79,11 @@ impl ImageService {
                 Some(&shown_tag),
             ))
             .await;
+        // An image that is here already (its id is the config's digest) needs nothing more
+        // from the registry, as in Docker: only its names are set.
+        if let Some((config, _holds)) = self.stored_image(&resolved).await? {
+            return self.finish_pull(r, &config, &resolved, tx).await;
+        }
         // The layer that is probably the first one missing starts downloading now, while the
         // config is fetched (a guess from the blob digests of earlier pulls and pushes), and
         // unpacking too if it is known to be missing; it is checked against the config once
@@ -263,6 +268,34 @@ impl ImageService {
         let _ = tx.send(status(&text, None)).await;
         tracing::info!(image_id = %id, reference = %shown, "image pulled");
         Ok(())
+    }
+
+    /// The config of the manifest's image if that image is stored here with all its layers,
+    /// which are held meanwhile.
+    async fn stored_image(
+        self: &Arc<Self>,
+        resolved: &registry::Resolved,
+    ) -> Result<Option<(Vec<u8>, Vec<image::LayerHold>)>> {
+        let Ok(id) = resolved.manifest.config.digest.parse::<image::Digest>() else {
+            return Ok(None);
+        };
+        let svc = self.clone();
+        blocking(move || {
+            let Ok(cfg) = svc.store.get(&id) else {
+                return Ok(None);
+            };
+            let chains = cfg.chain_ids();
+            let holds: Vec<image::LayerHold> = chains.iter().map(|c| svc.store.hold(c)).collect();
+            if chains.iter().any(|c| svc.store.layer(c).is_none()) {
+                return Ok(None);
+            }
+            Ok(svc
+                .store
+                .config_bytes(&id)
+                .ok()
+                .map(|config| (config, holds)))
+        })
+        .await
     }
 
     /// Records, in the background (only a hint for later pushes), that the repository has each
