@@ -71,12 +71,9 @@ pub fn decompress(mut r: impl Read + Send + 'static) -> io::Result<Box<dyn Read 
 }
 
 /// Bytes per chunk a [`read_ahead`] thread hands over (below glibc's mmap threshold, so the
-/// few buffers come from and go back to the heap), and chunks in flight: up to 2 MiB, so that
-/// the decompressor, the slowest stage of a pull, does not wait while the unpacker is busy
-/// with a burst of entries or waits itself for the CPU (with 4 chunks it waited 1-6 ms of a
-/// 1 MB busybox layer's 10-14 ms on the test machines; with 32, under 1 ms).
+/// few buffers come from and go back to the heap), and chunks in flight.
 const AHEAD_CHUNK: usize = 64 << 10;
-const AHEAD_DEPTH: usize = 32;
+const AHEAD_DEPTH: usize = 4;
 
 /// Reads `inner` on a thread of its own, ahead of the caller: a decompressor then runs beside
 /// what consumes its output (unpacking a layer), on another CPU, instead of taking turns with
