@@ -517,6 +517,12 @@ fn push_of_a_pulled_image_mounts_or_finds_its_layer() {
         new.len() == 1 && new[0] < 2048,
         "new blobs in the registry (sizes): {new:?}"
     );
+    // The manifest pushed to the other repository is whole (a layer's size taken from the
+    // registry's HEAD answer): a pull of it from scratch runs.
+    d.docker(&["rmi", &a, &b]).ok("docker rmi of both names");
+    assert!(d.image_ids().is_empty(), "images left: {:?}", d.image_ids());
+    d.docker(&["pull", &b])
+        .ok("docker pull of the mounted push");
     let out = d.docker(&["run", "--rm", &b, "echo", "ok"]);
     assert_eq!(out.ok("run the image"), "ok\n");
 }

@@ -200,16 +200,28 @@ impl Client {
         creds: &Credentials,
         digest: &str,
     ) -> Result<bool> {
-        Ok(self.blob_size(r, creds, digest).await?.is_some())
+        Ok(self.head_blob(r, creds, digest).await?.is_some())
     }
 
-    /// HEADs the blob: its size on 200, `None` on 404 (same scope as [`Self::blob_exists`]).
+    /// HEADs the blob (same scope as [`Self::blob_exists`]): its size when the registry has it
+    /// and says how big it is (`Content-Length`), else `None`.
     pub async fn blob_size(
         &self,
         r: &Reference,
         creds: &Credentials,
         digest: &str,
     ) -> Result<Option<u64>> {
+        Ok(self.head_blob(r, creds, digest).await?.flatten())
+    }
+
+    /// HEADs the blob: `Some` on 200, with its `Content-Length` if it has a valid one
+    /// (reqwest's `content_length` is the body's, always 0 for a HEAD); `None` on 404.
+    async fn head_blob(
+        &self,
+        r: &Reference,
+        creds: &Credentials,
+        digest: &str,
+    ) -> Result<Option<Option<u64>>> {
         digest::validate(digest)?;
         let path = format!("/v2/{}/blobs/{digest}", r.repository);
         let resp = self
@@ -221,7 +233,14 @@ impl Client {
             )
             .await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            s if s.is_success() => {
+                let len = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                Ok(Some(len))
+            }
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(error_from(resp, r, Op::Push).await),
         }
