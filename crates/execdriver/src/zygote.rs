@@ -57,7 +57,8 @@ const MAX_HELD: usize = 256;
 /// Why [`Zygote::fork_shim`] failed.
 #[derive(Debug)]
 pub(crate) enum ForkError {
-    /// The request did not reach the zygote (it is gone): a new zygote may be asked.
+    /// The request did not reach the zygote (it was gone, or went without reading it): a new
+    /// zygote may be asked.
     NotSent(String),
     /// After the request was sent: the zygote may have forked a shim already.
     Failed(String),
@@ -117,8 +118,17 @@ impl Zygote {
             .map_err(|e| ForkError::NotSent(format!("send to zygote: {e}")))?;
         // From here on the zygote may have forked: whatever goes wrong, don't ask again.
         let failed = |msg: String| ForkError::Failed(msg);
-        let (reply, mut fds) = crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 1)
-            .map_err(|e| failed(format!("receive from zygote: {e}")))?;
+        let (reply, mut fds) = crate::fdpass::recv(sock.as_fd(), MAX_PACKET, 1).map_err(|e| {
+            let msg = format!("receive from zygote: {e}");
+            // The zygote's end was closed with the request still unread in it (Linux reports
+            // that, and only that, as ECONNRESET): the zygote died before taking it, while a
+            // spare it had just forked still held a copy of its socket. Nothing was forked.
+            if e == nix::errno::Errno::ECONNRESET {
+                ForkError::NotSent(msg)
+            } else {
+                failed(msg)
+            }
+        })?;
         match (reply.as_slice(), fds.pop()) {
             ([], _) => Err(failed("the zygote exited".into())),
             ([REPLY_OK, a, b, c, d], Some(pidfd)) => Ok(Forked {
