@@ -216,6 +216,11 @@ fn push_pull_run_by_tag_and_digest() {
     let out = d.docker(&["pull", &by_digest]).ok("docker pull by digest");
     let status = format!("Status: Downloaded newer image for {by_digest}");
     assert_has(&out, &["Pull complete", &status], "pull by digest");
+    let out = d
+        .docker(&["pull", &by_digest])
+        .ok("docker pull by digest again");
+    let status = format!("Status: Image is up to date for {by_digest}");
+    assert_has(&out, &[&status], "pull by digest again");
     let out = d.docker(&["run", "--rm", &by_digest, "echo", "ok"]);
     assert_eq!(out.ok("run by digest"), "ok\n");
     let list = d
@@ -471,6 +476,13 @@ fn push_refuses_a_layer_that_no_longer_matches_its_diff_id() {
         .map(|it| it.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(tags.is_empty(), "tags in the registry: {tags:?}");
+    // The compressed copy is deleted (after the answer, so it may take a moment).
+    let scratch = format!("image/{}/tmp", d.driver);
+    poll(
+        "the push's scratch file to go",
+        Duration::from_secs(10),
+        || d.data_entries(&scratch).is_empty().then_some(()),
+    );
 }
 
 /// A pulled image pushed to another repository of the same registry mounts its layer blob from

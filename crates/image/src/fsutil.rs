@@ -3,7 +3,7 @@ use crate::Result;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::OnceLock;
 
 /// How far a replacing write makes its result durable.
@@ -28,7 +28,10 @@ fn replace(path: &Path, data: &[u8], flush: Flush) -> Result<()> {
         .file_name()
         .expect("replaced files are named")
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique per call: threads may replace the same file at once (the last rename wins).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let mut f = File::create(&tmp).at(&tmp)?;
     f.write_all(data).at(&tmp)?;
     if matches!(flush, Flush::File | Flush::FileAndDir) {
@@ -54,11 +57,12 @@ fn replace(path: &Path, data: &[u8], flush: Flush) -> Result<()> {
 /// Closes `f` on a thread of its own. Closing the last handle of a replaced file frees its
 /// inode and blocks, which may wait on the disk: ext4 without a journal, mounted with
 /// `discard`, discards freed blocks synchronously (about 1 ms per file on the test machines).
-/// Nothing needs to wait for that. Without the thread, `f` is closed here.
+/// Nothing needs to wait for that. Without the thread, or with [`CLOSE_QUEUE`] files queued
+/// already (a disk that slow should not cost descriptors), `f` is closed here.
 fn close_later(f: File) {
-    static CLOSER: OnceLock<Option<Sender<File>>> = OnceLock::new();
+    static CLOSER: OnceLock<Option<SyncSender<File>>> = OnceLock::new();
     let closer = CLOSER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<File>();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<File>(CLOSE_QUEUE);
         std::thread::Builder::new()
             .name("close-later".to_owned())
             .spawn(move || rx.into_iter().for_each(drop))
@@ -66,12 +70,14 @@ fn close_later(f: File) {
             .map(|_| tx)
     });
     if let Some(tx) = closer {
-        // The thread never ends, so the send only fails if it died; then close here.
-        if let Err(back) = tx.send(f) {
-            drop(back.0);
+        if let Err(TrySendError::Full(f) | TrySendError::Disconnected(f)) = tx.try_send(f) {
+            drop(f);
         }
     }
 }
+
+/// Replaced files waiting for [`close_later`] at most.
+const CLOSE_QUEUE: usize = 64;
 
 /// Writes `data` to `path` atomically: a temp file in the same directory, fsync, rename, and an
 /// fsync of the directory, so a crash leaves either the old or the new content, never half.

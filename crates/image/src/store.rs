@@ -136,6 +136,8 @@ struct State {
 pub struct ImageStore {
     root: PathBuf,
     state: Mutex<State>,
+    /// Serialises the read-modify-write of `v2metadata-by-diffid` hints.
+    hints: Mutex<()>,
 }
 
 impl ImageStore {
@@ -213,6 +215,7 @@ impl ImageStore {
         Ok(Self {
             root: root.to_path_buf(),
             state: Mutex::new(st),
+            hints: Mutex::new(()),
         })
     }
 
@@ -230,28 +233,38 @@ impl ImageStore {
         let cfg: ImageConfig = serde_json::from_slice(bytes).map_err(Error::InvalidConfig)?;
         let id = Digest::of(bytes);
         let path = self.root.join("imagedb/content/sha256").join(id.hex());
-        // Stored already (an image pulled or loaded again): not rewritten. Its earlier
-        // commit made it durable; a torn copy would differ and be replaced.
-        let stored = fs::read(&path).is_ok_and(|old| old == bytes);
         if references.is_empty() {
-            if !stored {
-                write_commit(&path, bytes)?;
-            }
+            write_commit(&path, bytes)?;
             self.lock().images.insert(id.clone(), cfg);
             return Ok(id);
         }
-        if !stored {
+        // A config stored already (an image loaded again) is not rewritten: an earlier commit
+        // made it durable, and a torn copy would differ. The commit below still runs: it is
+        // what flushes the layers (or kept tars) this operation wrote.
+        if !fs::read(&path).is_ok_and(|old| old == bytes) {
             // Visible (renamed) before it is durable: the commit below flushes it first.
             write_replace(&path, bytes)?;
         }
         let mut st = self.lock();
         st.images.insert(id.clone(), cfg);
         let repos = pointed(&st, references, &id);
-        if stored && repos == st.repos.repositories {
-            return Ok(id); // nothing new to commit
-        }
         self.set_repos(&mut st, repos, write_commit)?;
         Ok(id)
+    }
+
+    /// Points `references` at image `id`, which is stored (durably) already with its layers:
+    /// nothing else needs flushing, so this is a plain atomic write, and none at all when they
+    /// point there already (a pull of an image that is up to date).
+    pub fn add_references(&self, id: &Digest, references: &[Reference]) -> Result<()> {
+        let mut st = self.lock();
+        if !st.images.contains_key(id) {
+            return Err(Error::ImageNotFound(id.to_string()));
+        }
+        let repos = pointed(&st, references, id);
+        if repos == st.repos.repositories {
+            return Ok(());
+        }
+        self.set_repos(&mut st, repos, write_atomic)
     }
 
     /// The config of an image exactly as stored (its sha256 is the id).
@@ -488,6 +501,7 @@ impl ImageStore {
     /// [`BLOB_SOURCES_MAX`]). Lets a push mount or skip a blob the registry has, instead of
     /// compressing and uploading the layer again. A hint like [`Self::set_blob_diff_id`].
     pub fn add_blob_source(&self, diff_id: &Digest, source: BlobSource) {
+        let _one_at_a_time = self.hints.lock().unwrap_or_else(|e| e.into_inner());
         let path = self.blob_sources_path(diff_id);
         let mut all = self.blob_sources(diff_id);
         all.reverse(); // oldest first, as stored
@@ -504,6 +518,22 @@ impl ImageStore {
             .map_or(Ok(()), |d| std::fs::create_dir_all(d).at(d))
             .and_then(|()| write_replace(&path, &bytes));
         if let Err(e) = written {
+            tracing::debug!(%diff_id, error = %e, "blob source hint not written");
+        }
+    }
+
+    /// Forgets that `repository` has layer `diff_id` as blob `digest` (it answered otherwise).
+    pub fn remove_blob_source(&self, diff_id: &Digest, digest: &str, repository: &str) {
+        let _one_at_a_time = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.blob_sources(diff_id);
+        let before = all.len();
+        all.retain(|s| !(s.digest == digest && s.repository == repository));
+        if all.len() == before {
+            return;
+        }
+        all.reverse(); // oldest first, as stored
+        let bytes = serde_json::to_vec(&all).expect("blob sources always serialise");
+        if let Err(e) = write_replace(&self.blob_sources_path(diff_id), &bytes) {
             tracing::debug!(%diff_id, error = %e, "blob source hint not written");
         }
     }
@@ -715,8 +745,9 @@ mod tests {
         assert_eq!(s.blob_sources(&diff)[0].media_type, "");
     }
 
-    /// An image stored again with the references it has already (pulled or loaded again, or
-    /// tagged as it is) leaves the files as they were: nothing is rewritten or flushed.
+    /// An image stored again keeps its config file (its references are committed again: that
+    /// commit flushes what the operation wrote); references or tags that point where they
+    /// point already rewrite nothing.
     #[test]
     fn storing_an_image_again_rewrites_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -732,9 +763,21 @@ mod tests {
         let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
         let before: Vec<u64> = files.iter().map(|p| inode(p)).collect();
         assert_eq!(s.put_image(&config(&[&diff]), &refs).unwrap(), id);
+        assert_eq!(inode(&files[1]), before[1], "the config was rewritten");
+        assert_ne!(
+            inode(&files[0]),
+            before[0],
+            "the references were not committed"
+        );
+        let before: Vec<u64> = files.iter().map(|p| inode(p)).collect();
         s.tag(&refs[0], &id).unwrap();
+        s.add_references(&id, &refs).unwrap();
         let after: Vec<u64> = files.iter().map(|p| inode(p)).collect();
         assert_eq!(before, after, "a file was replaced");
+        assert!(matches!(
+            s.add_references(&Digest::of(b"no such image"), &refs),
+            Err(Error::ImageNotFound(_))
+        ));
         // A new reference is written, and the config kept.
         s.tag(&Reference::parse("app:v2").unwrap(), &id).unwrap();
         assert_ne!(inode(&files[0]), before[0]);

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::archive::{self, ArchiveImage, SaveImage, SaveLayer};
 use image::{chain_id, Digest, ImageConfig, LayerMeta, Reference};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -23,17 +23,15 @@ impl ImageService {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
     {
-        let work = ScratchDir(
+        let work = super::Scratch::new(
             self.store
                 .tmp_dir()
                 .join(format!("load-{}", uuid::Uuid::new_v4().simple())),
         );
         let (tx, rx) = mpsc::channel(16);
         let svc = self.clone();
-        let reader = tokio::task::spawn_blocking(move || {
-            let result = svc.load_from(ChannelReader::new(rx), &work.0);
-            (result, work)
-        });
+        let reader =
+            tokio::task::spawn_blocking(move || svc.load_from(ChannelReader::new(rx), work.path()));
         let mut whole = true;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| format!("reading request body: {e}"));
@@ -51,13 +49,9 @@ impl ImageService {
             let _ = tx.send(end_mark()).await;
         }
         drop(tx);
-        let (result, work) = reader
+        reader
             .await
-            .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?;
-        // The answer needs nothing of the scratch files: they are deleted after it (a restarted
-        // daemon empties the scratch space).
-        super::drop_later(work);
-        result
+            .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?
     }
 
     /// Blocking: extracts the archive read from `tar` into `work` and loads its images.
@@ -185,14 +179,5 @@ fn stream_line(text: String) -> ProgressMessage {
     ProgressMessage {
         stream: Some(text),
         ..Default::default()
-    }
-}
-
-/// Removes the directory when dropped.
-struct ScratchDir(PathBuf);
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

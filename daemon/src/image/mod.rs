@@ -20,6 +20,7 @@ use api::container::{ContainerConfig, GraphDriverData};
 use api::image::{ImageInspect, ImageSummary, RootFs};
 use graphdriver::GraphDriver;
 use image::{Digest, ImageConfig, ImageStore, Reference};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The image service.
@@ -367,10 +368,35 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
-/// Drops `guard` (a scratch file or directory that deletes itself) on a blocking thread, after
-/// the caller has moved on: deleting can wait on the disk, and no answer depends on it.
-pub(crate) fn drop_later<T: Send + 'static>(guard: T) {
-    tokio::task::spawn_blocking(move || drop(guard));
+/// A file or directory in the store's scratch space, deleted when dropped. Within the runtime
+/// the deletion runs on a blocking thread, after the caller has moved on: it can wait on the
+/// disk, and no answer depends on it (a restarted daemon empties the scratch space).
+pub(crate) struct Scratch(PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.0);
+        let remove = move || {
+            let _ = match std::fs::symlink_metadata(&path) {
+                Ok(md) if md.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove)),
+            Err(_) => remove(),
+        }
+    }
 }
 
 /// Removes the contents and records of layers that no image or container uses any more.

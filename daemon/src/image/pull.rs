@@ -4,13 +4,13 @@
 //! first of them while it downloads.
 
 use super::ImageService;
+use super::Scratch;
 use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelSink};
 use api::image::{ErrorDetail, ProgressDetail, ProgressMessage};
 use futures_util::StreamExt;
 use image::{ImageConfig, LayerMeta};
 use registry::{Credentials, Descriptor, Platform, Reference as RegRef};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -81,8 +81,10 @@ impl ImageService {
             .await;
         // An image that is here already (its id is the config's digest) needs nothing more
         // from the registry, as in Docker: only its names are set.
-        if let Some((config, _holds)) = self.stored_image(&resolved).await? {
-            return self.finish_pull(r, &config, &resolved, tx).await;
+        if let Some(img) = self.stored_image(&resolved).await? {
+            return self
+                .finish_pull(r, &img.config, &img.diff_ids, &resolved, true, tx)
+                .await;
         }
         // The layer that is probably the first one missing starts downloading now, while the
         // config is fetched (a guess from the blob digests of earlier pulls and pushes), and
@@ -167,15 +169,15 @@ impl ImageService {
                 async move { (i, svc.download(r, creds, &d, &tx).await) }
             })
             .buffer_unordered(3)
-            .collect::<Vec<(usize, Result<PathBuf>)>>();
+            .collect::<Vec<(usize, Result<Scratch>)>>();
         let (streamed, downloads) = tokio::join!(streamed, rest);
         // Every downloaded blob is owned (and so deleted) before any failure is returned.
         let mut files = std::collections::HashMap::new();
         let mut failed = None;
         for (i, f) in downloads {
             match f {
-                Ok(path) => {
-                    files.insert(i, TempBlob(path));
+                Ok(blob) => {
+                    files.insert(i, blob);
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
@@ -201,15 +203,12 @@ impl ImageService {
                     let diff_id = cfg.rootfs.diff_ids[i].clone();
                     let p = parent.clone();
                     let digest = d.digest.clone();
-                    let ((l, _), blob) = blocking(move || {
-                        let file = std::fs::File::open(&blob.0)
+                    let (l, _) = blocking(move || {
+                        let file = std::fs::File::open(blob.path())
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                        let unpacked =
-                            svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)?;
-                        Ok((unpacked, blob))
+                        svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)
                     })
                     .await?;
-                    super::drop_later(blob);
                     let _ = tx
                         .send(status("Pull complete", Some(&short(&d.digest))))
                         .await;
@@ -225,15 +224,19 @@ impl ImageService {
             debug_assert_eq!(layer.chain_id, chains[i]);
             parent = Some(layer);
         }
-        self.remember_sources(r, &resolved.manifest.layers, &cfg.rootfs.diff_ids);
-        self.finish_pull(r, &config, &resolved, tx).await
+        self.finish_pull(r, &config, &cfg.rootfs.diff_ids, &resolved, false, tx)
+            .await
     }
 
+    /// Stores the image (or, when it was `stored` here already, only its names) and records
+    /// where its layers are in the registry (a hint for later pushes); then the closing lines.
     async fn finish_pull(
         self: &Arc<Self>,
         r: &RegRef,
         config: &[u8],
+        diff_ids: &[image::Digest],
         resolved: &registry::Resolved,
+        stored: bool,
         tx: &Progress,
     ) -> Result<()> {
         let familiar = r.familiar();
@@ -245,14 +248,38 @@ impl ImageService {
         let svc = self.clone();
         let (config, names) = (config.to_vec(), tag_ref.clone());
         let digest_ref = format!("{familiar}@{repo_digest}");
+        let repository = super::push::source_name(r);
+        let sources: Vec<(image::Digest, image::BlobSource)> = resolved
+            .manifest
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(blob, diff_id)| {
+                let source = image::BlobSource::new(&blob.digest, &repository, &blob.media_type);
+                (diff_id.clone(), source)
+            })
+            .collect();
         let (id, before) = blocking(move || {
-            let before = names.as_ref().and_then(|t| svc.store.resolve(t).ok());
+            // What the name pulled pointed to (a tag, or for a pull by digest that digest).
+            let before = svc
+                .store
+                .resolve(names.as_ref().unwrap_or(&digest_ref))
+                .ok();
             let refs = names
                 .iter()
                 .chain(std::iter::once(&digest_ref))
                 .map(|n| image::Reference::parse(n))
                 .collect::<image::Result<Vec<_>>>()?;
-            let id = svc.store.put_image(&config, &refs)?;
+            let id = if stored {
+                let id = image::Digest::of(&config);
+                svc.store.add_references(&id, &refs)?;
+                id
+            } else {
+                svc.store.put_image(&config, &refs)?
+            };
+            for (diff_id, source) in sources {
+                svc.store.add_blob_source(&diff_id, source);
+            }
             Ok((id, before))
         })
         .await?;
@@ -270,12 +297,12 @@ impl ImageService {
         Ok(())
     }
 
-    /// The config of the manifest's image if that image is stored here with all its layers,
-    /// which are held meanwhile.
+    /// The config (bytes and diff ids) of the manifest's image if that image is stored here
+    /// with all its layers, which are held meanwhile.
     async fn stored_image(
         self: &Arc<Self>,
         resolved: &registry::Resolved,
-    ) -> Result<Option<(Vec<u8>, Vec<image::LayerHold>)>> {
+    ) -> Result<Option<StoredImage>> {
         let Ok(id) = resolved.manifest.config.digest.parse::<image::Digest>() else {
             return Ok(None);
         };
@@ -289,31 +316,14 @@ impl ImageService {
             if chains.iter().any(|c| svc.store.layer(c).is_none()) {
                 return Ok(None);
             }
-            Ok(svc
-                .store
-                .config_bytes(&id)
-                .ok()
-                .map(|config| (config, holds)))
+            let diff_ids = cfg.rootfs.diff_ids;
+            Ok(svc.store.config_bytes(&id).ok().map(|config| StoredImage {
+                config,
+                diff_ids,
+                _holds: holds,
+            }))
         })
         .await
-    }
-
-    /// Records, in the background (only a hint for later pushes), that the repository has each
-    /// layer as the manifest's blob.
-    fn remember_sources(&self, r: &RegRef, blobs: &[Descriptor], diff_ids: &[image::Digest]) {
-        let store = self.store.clone();
-        let repository = super::push::source_name(r);
-        let pairs: Vec<(Descriptor, image::Digest)> = blobs
-            .iter()
-            .cloned()
-            .zip(diff_ids.iter().cloned())
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            for (blob, diff_id) in pairs {
-                let source = image::BlobSource::new(&blob.digest, &repository, &blob.media_type);
-                store.add_blob_source(&diff_id, source);
-            }
-        });
     }
 
     /// Which layer is probably the first one missing here, with the layer probably below it
@@ -559,13 +569,13 @@ impl ImageService {
         creds: &Credentials,
         d: &Descriptor,
         tx: &Progress,
-    ) -> Result<PathBuf> {
-        let path = self
-            .store
-            .tmp_dir()
-            .join(format!("blob-{}", uuid::Uuid::new_v4().simple()));
-        let guard = TempBlob(path.clone());
-        let mut file = tokio::fs::File::create(&path)
+    ) -> Result<Scratch> {
+        let blob = Scratch::new(
+            self.store
+                .tmp_dir()
+                .join(format!("blob-{}", uuid::Uuid::new_v4().simple())),
+        );
+        let mut file = tokio::fs::File::create(blob.path())
             .await
             .map_err(|e| ServiceError::from_err("creating blob file", &e))?;
         let id = short(&d.digest);
@@ -585,9 +595,16 @@ impl ImageService {
             .map_err(|e| ServiceError::from_err("writing blob", &e))?;
         let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
         let _ = tx.send(status("Download complete", Some(&id))).await;
-        std::mem::forget(guard);
-        Ok(path)
+        Ok(blob)
     }
+}
+
+/// An image a pull found stored here already.
+struct StoredImage {
+    config: Vec<u8>,
+    diff_ids: Vec<image::Digest>,
+    /// Its layers, held until its names are set.
+    _holds: Vec<image::LayerHold>,
 }
 
 /// The layer a pull guessed to be the first one it lacks, before the image config arrived.
@@ -626,15 +643,6 @@ struct Fetching {
     task: tokio::task::JoinHandle<Result<()>>,
     /// Progress lines are held back until the layer has been announced.
     announced: Arc<AtomicBool>,
-}
-
-/// A downloaded blob, deleted when dropped.
-struct TempBlob(PathBuf);
-
-impl Drop for TempBlob {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// "Downloading" lines with a progress bar, every 256 KiB and at the end.

@@ -151,13 +151,15 @@ impl ImageService {
         if let Some(desc) = self.reuse_blob(r, creds, diff_id, &sid, tx).await? {
             return Ok(desc);
         }
-        let out = self
-            .store
-            .tmp_dir()
-            .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple()));
+        // Deleted once pushed or failed (also when compressing fails).
+        let out = Arc::new(super::Scratch::new(
+            self.store
+                .tmp_dir()
+                .join(format!("push-{}.tar.gz", uuid::Uuid::new_v4().simple())),
+        ));
         let (staged, store, id) = (out.clone(), self.store.clone(), diff_id.clone());
         let (digest, size) = blocking(move || {
-            let (digest, size) = gzip(&tar, &id, &staged)?;
+            let (digest, size) = gzip(&tar, &id, staged.path())?;
             store.set_blob_diff_id(&digest, &id);
             Ok((digest, size))
         })
@@ -193,22 +195,24 @@ impl ImageService {
                 });
             };
             self.registry()
-                .push_blob(r, creds, &digest, &out, &mut report)
+                .push_blob(r, creds, &digest, out.path(), &mut report)
                 .await
                 .map_err(registry_error)?;
             let _ = tx.send(status("Pushed", Some(&sid))).await;
             Ok::<(), ServiceError>(())
         }
         .await;
-        let _ = std::fs::remove_file(&out);
+        drop(out);
         result?;
         self.remember_source(r, diff_id, &desc).await;
         Ok(desc)
     }
 
     /// A gzip blob of layer `diff_id` that the repository has, or that the registry mounted
-    /// into it from another repository (the three newest known in this registry are tried,
-    /// this repository's first).
+    /// into it from another repository, as Docker finds one: first the blobs known in this
+    /// repository (whatever their age), then mounts of the newest known elsewhere in this
+    /// registry, three of each at most. A blob the registry answers otherwise for is forgotten;
+    /// a request that fails only skips the blob (the layer is then uploaded).
     async fn reuse_blob(
         &self,
         r: &RegRef,
@@ -221,40 +225,49 @@ impl ImageService {
         let sources = blocking(move || Ok(store.blob_sources(&id))).await?;
         let here = source_name(r);
         let prefix = format!("{}/", r.registry);
-        let mut candidates: Vec<_> = sources
-            .into_iter()
-            .filter(|s| GZIP_TYPES.contains(&s.media_type.as_str()))
-            .filter(|s| s.repository.starts_with(&prefix))
-            .take(3)
-            .collect();
-        // As Docker: the repository itself first, then mounts from the others.
-        candidates.sort_by_key(|s| s.repository != here);
-        for s in candidates {
+        let usable = |s: &&image::BlobSource| {
+            GZIP_TYPES.contains(&s.media_type.as_str()) && s.repository.starts_with(&prefix)
+        };
+        let own = sources
+            .iter()
+            .filter(usable)
+            .filter(|s| s.repository == here);
+        let others = sources
+            .iter()
+            .filter(usable)
+            .filter(|s| s.repository != here);
+        for s in own.take(3).chain(others.take(3)) {
             let from = &s.repository[prefix.len()..];
             let line = if s.repository == here {
                 "Layer already exists".to_string()
-            } else if self
-                .registry()
-                .mount_blob(r, creds, &s.digest, from)
-                .await
-                .map_err(registry_error)?
-            {
-                format!("Mounted from {from}")
             } else {
-                continue;
+                match self.registry().mount_blob(r, creds, &s.digest, from).await {
+                    Ok(true) => format!("Mounted from {from}"),
+                    Ok(false) => {
+                        self.forget_source(diff_id, s).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!(digest = %s.digest, from, error = %e, "mount failed");
+                        continue;
+                    }
+                }
             };
-            let size = self
-                .registry()
-                .blob_size(r, creds, &s.digest)
-                .await
-                .map_err(registry_error)?;
-            let Some(size) = size else {
-                continue; // gone from the repository since
+            let size = match self.registry().blob_size(r, creds, &s.digest).await {
+                Ok(Some(size)) => size,
+                Ok(None) => {
+                    self.forget_source(diff_id, s).await; // gone from the repository since
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(digest = %s.digest, error = %e, "blob check failed");
+                    continue;
+                }
             };
             let _ = tx.send(status(&line, Some(sid))).await;
             let desc = Descriptor {
                 media_type: LAYER_GZIP.into(),
-                digest: s.digest,
+                digest: s.digest.clone(),
                 size,
                 ..Default::default()
             };
@@ -262,6 +275,16 @@ impl ImageService {
             return Ok(Some(desc));
         }
         Ok(None)
+    }
+
+    /// Forgets a registry location of layer `diff_id` that turned out wrong.
+    async fn forget_source(&self, diff_id: &image::Digest, s: &image::BlobSource) {
+        let (store, id, s) = (self.store.clone(), diff_id.clone(), s.clone());
+        let _ = blocking(move || {
+            store.remove_blob_source(&id, &s.digest, &s.repository);
+            Ok(())
+        })
+        .await;
     }
 
     /// Records that the repository of `r` has layer `diff_id` as blob `desc`.
