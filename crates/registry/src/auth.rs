@@ -118,7 +118,8 @@ impl Parser<'_> {
     }
 }
 
-/// `repository:<repo>:pull` or `…:pull,push`.
+/// `repository:<repo>:pull` or `…:pull,push`. Several scopes are joined by spaces (as in an
+/// OAuth2 form); the token request sends each as a `scope` parameter of its own.
 pub(crate) fn scope(repository: &str, push: bool) -> String {
     let actions = if push { "pull,push" } else { "pull" };
     format!("repository:{repository}:{actions}")
@@ -201,7 +202,9 @@ pub(crate) async fn fetch_token(
                 if let Some(s) = service {
                     q.append_pair("service", s);
                 }
-                q.append_pair("scope", scope);
+                for s in scope.split(' ') {
+                    q.append_pair("scope", s);
+                }
                 if !creds.username.is_empty() {
                     q.append_pair("account", &creds.username);
                 }

@@ -198,10 +198,23 @@ impl Client {
         push: bool,
         req: Request<'_>,
     ) -> Result<Response> {
+        self.send_scoped(r, creds, auth::scope(&r.repository, push), req)
+            .await
+    }
+
+    /// [`Self::send`] with a token (if one is needed) for `scope`, which may name several
+    /// repositories (see [`auth::scope`]).
+    pub(crate) async fn send_scoped(
+        &self,
+        r: &Reference,
+        creds: &Credentials,
+        scope: String,
+        req: Request<'_>,
+    ) -> Result<Response> {
         let mut host = self.host(r.api_host()).await?;
         let key = TokenKey {
             host: host.name.clone(),
-            scope: auth::scope(&r.repository, push),
+            scope,
             who: auth::who(creds),
         };
         let mut authz = self.cached(&key);

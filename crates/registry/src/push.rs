@@ -1,3 +1,4 @@
+use crate::auth;
 use crate::client::{Body, Request, Target};
 use crate::digest;
 use crate::pull::{error_from, Op};
@@ -90,11 +91,17 @@ impl Client {
         digest::validate(digest)?;
         let mut path = format!("/v2/{}/blobs/uploads/?mount={digest}&from=", r.repository);
         path.extend(url::form_urlencoded::byte_serialize(from.as_bytes()));
+        // As Docker: the token must also let us read the source repository.
+        let scope = format!(
+            "{} {}",
+            auth::scope(&r.repository, true),
+            auth::scope(from, false)
+        );
         let resp = self
-            .send(
+            .send_scoped(
                 r,
                 creds,
-                true,
+                scope,
                 Request::new(Method::POST, Target::Path(path)),
             )
             .await?;

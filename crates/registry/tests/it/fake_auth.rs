@@ -72,6 +72,9 @@ fn registry(fx: Arc<Fixture>, o: Opts) -> impl Fn(&Req) -> Resp + Send + Sync + 
         let blob = format!("/v2/app/blobs/{}", fx.layer.desc.digest);
         match req.path() {
             "/v2/" => Resp::new(200).body("{}"),
+            "/v2/app/blobs/uploads/" if req.method == "POST" && req.target.contains("mount=") => {
+                Resp::new(201)
+            }
             "/v2/app/manifests/latest" => Resp::new(200)
                 .header("Content-Type", media_type::DOCKER_MANIFEST)
                 .body(fx.raw.clone()),
@@ -388,6 +391,43 @@ async fn a_lying_server_is_caught_by_the_digest_check() {
             }
             other => panic!("expected a digest mismatch, got {other:?}"),
         }
+    })
+    .await;
+}
+
+/// A cross-repository mount asks for a token that can also read the source repository, as
+/// Docker does (`scope=repository:app:pull,push&scope=repository:lib/base:pull`).
+#[tokio::test]
+async fn a_mount_asks_for_the_source_repository_too() {
+    bounded(async {
+        let (reg, tokens, r, fx) = start("/token", opts(bearer())).await;
+        let client = Client::new(vec![]);
+        let mounted = client
+            .mount_blob(&r, &u_p(), &fx.layer.desc.digest, "lib/base")
+            .await
+            .unwrap();
+        assert!(mounted);
+        let mount = reg
+            .requests()
+            .into_iter()
+            .rfind(|q| q.method == "POST")
+            .expect("a mount request");
+        assert_eq!(mount.header("authorization"), Some("Bearer x"));
+        assert!(mount.target.contains("from=lib%2Fbase"), "{}", mount.target);
+        let t = tokens.requests();
+        assert_eq!(t.len(), 1, "{t:?}");
+        let scopes: Vec<&str> = t[0]
+            .target
+            .split(['?', '&'])
+            .filter(|p| p.starts_with("scope="))
+            .collect();
+        assert_eq!(
+            scopes,
+            [
+                "scope=repository%3Aapp%3Apull%2Cpush",
+                "scope=repository%3Alib%2Fbase%3Apull"
+            ]
+        );
     })
     .await;
 }
