@@ -315,25 +315,28 @@ fn run_pulls_a_missing_image() {
     assert_has(&out.err(), &["Pull complete"], "rdocker run");
 }
 
-#[test]
-fn skopeo_pushed_archive_pulls_and_runs() {
+/// Saves busybox, removes it, and has skopeo (a third-party client, with Go's gzip) push the
+/// archive to the registry as `name`.
+fn skopeo_push_busybox(d: &TestDaemon, r: &Registry, name: &str) {
     let skopeo = require_binary("skopeo", "skopeo");
-    let r = Registry::start();
-    let d = TestDaemon::start();
     let tar = d.root.join("saved.tar");
     let tar_s = tar.to_str().expect("utf-8 path");
     d.rdocker(&["save", "-o", tar_s, "busybox"])
         .ok("rdocker save");
     d.docker(&["rmi", "busybox"]).ok("docker rmi");
-
-    let dest = format!("docker://{}", r.name("sk:1"));
     let mut c = Command::new(skopeo);
     c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
         .arg(format!("docker-archive:{tar_s}"))
-        .arg(&dest)
+        .arg(format!("docker://{}", r.name(name)))
         .env("TMPDIR", &d.root);
-    let out = cmd::run(c, None, CMD_TIMEOUT);
-    out.ok("skopeo copy docker-archive: → registry");
+    cmd::run(c, None, CMD_TIMEOUT).ok("skopeo copy docker-archive: → registry");
+}
+
+#[test]
+fn skopeo_pushed_archive_pulls_and_runs() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    skopeo_push_busybox(&d, &r, "sk:1");
 
     let name = r.name("sk:1");
     let out = d
@@ -491,20 +494,9 @@ fn push_refuses_a_layer_that_no_longer_matches_its_diff_id() {
 /// blob (here one skopeo compressed, which rdocker's gzip would not reproduce).
 #[test]
 fn push_of_a_pulled_image_mounts_or_finds_its_layer() {
-    let skopeo = require_binary("skopeo", "skopeo");
     let r = Registry::start();
     let d = TestDaemon::start();
-    let tar = d.root.join("saved.tar");
-    let tar_s = tar.to_str().expect("utf-8 path");
-    d.rdocker(&["save", "-o", tar_s, "busybox"])
-        .ok("rdocker save");
-    d.docker(&["rmi", "busybox"]).ok("docker rmi");
-    let mut c = Command::new(skopeo);
-    c.args(["--insecure-policy", "copy", "--dest-tls-verify=false"])
-        .arg(format!("docker-archive:{tar_s}"))
-        .arg(format!("docker://{}", r.name("mnt/a:1")))
-        .env("TMPDIR", &d.root);
-    cmd::run(c, None, CMD_TIMEOUT).ok("skopeo copy docker-archive: → registry");
+    skopeo_push_busybox(&d, &r, "mnt/a:1");
     let blobs_before = r.stored_blobs();
 
     let a = r.name("mnt/a:1");
