@@ -1,6 +1,7 @@
 //! `POST /images/load` and `GET /images/{name}/get`, `GET /images/get?names=`: images in and
 //! out as docker-archive / OCI layout tarballs.
 
+use super::ingest::DiffId;
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelWriter};
@@ -93,8 +94,15 @@ impl ImageService {
                         .map_err(|e| ServiceError::from_err("opening layer", &e))?;
                     let mut tar = image::decompress(file)
                         .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
-                    let (layer, hold) =
-                        self.ingest_layer(parent.as_ref(), &mut tar, Some(diff_id))?;
+                    // An uncompressed blob named by its digest was checked against it when
+                    // the archive was extracted: that digest is the diff id, not hashed again.
+                    let verified = blob.compression == archive::Compression::None
+                        && blob.digest.as_ref() == Some(diff_id);
+                    let known = match verified {
+                        true => DiffId::Verified(diff_id),
+                        false => DiffId::Expected(diff_id),
+                    };
+                    let (layer, hold) = self.ingest_layer(parent.as_ref(), &mut tar, known)?;
                     holds.push(hold);
                     layer
                 }

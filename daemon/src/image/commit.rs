@@ -1,6 +1,7 @@
 //! `POST /commit`: a container's read-write layer (only what it changed, not the init layer)
 //! becomes a new layer on top of its image, with the container's config as the image's config.
 
+use super::ingest::DiffId;
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use api::container::ContainerConfig;
@@ -54,7 +55,7 @@ impl ImageService {
                 .transpose()?;
             let rw: LayerId = input.mount_id.parse()?;
             let mut tar = svc.graph.diff(&rw)?;
-            let (layer, _hold) = svc.ingest_layer(parent.as_ref(), &mut tar, None)?;
+            let (layer, _hold) = svc.ingest_layer(parent.as_ref(), &mut tar, DiffId::Unknown)?;
             let base = input.image_id.parse::<Digest>().ok().and_then(|id| svc.store.get(&id).ok());
             let cfg = svc.commit_config(base, &input, config, &layer);
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");

@@ -1,5 +1,6 @@
 //! `POST /images/create?fromSrc=-`: a rootfs tar from the request body becomes a one-layer image.
 
+use super::ingest::DiffId;
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use bytes::Bytes;
@@ -81,7 +82,7 @@ impl ImageService {
             std::fs::File::open(path).map_err(|e| ServiceError::from_err("opening import", &e))?;
         let mut tar = image::decompress(file)
             .map_err(|e| ServiceError::invalid(format!("Error processing tar file: {e}")))?;
-        self.ingest_layer(None, &mut tar, None)
+        self.ingest_layer(None, &mut tar, DiffId::Unknown)
     }
 }
 

@@ -10,19 +10,36 @@ use image::{chain_id, BackgroundSha256, Digest, KeptTar, LayerHold, LayerMeta, S
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+/// What is known of the diff id (sha256) of a layer tar before it is ingested.
+#[derive(Clone, Copy)]
+pub(crate) enum DiffId<'a> {
+    /// Nothing: it is computed.
+    Unknown,
+    /// The image config names it: it is computed and must match.
+    Expected(&'a Digest),
+    /// The tar's sha256 was checked already (a load's uncompressed blob named by its digest):
+    /// it is not computed again.
+    Verified(&'a Digest),
+}
+
 impl ImageService {
-    /// Blocking: ingests the layer tar read from `tar` on top of `parent`. `expected` is the
-    /// diff id the image config names, if known: a mismatch is an error and leaves nothing.
-    /// The layer is held (safe from layer collection) until the returned hold is dropped,
-    /// which the caller does once an image refers to it.
+    /// Blocking: ingests the layer tar read from `tar` on top of `parent`. A diff id that
+    /// does not match what `known` expects is an error and leaves nothing. The layer is held
+    /// (safe from layer collection) until the returned hold is dropped, which the caller does
+    /// once an image refers to it.
     pub(crate) fn ingest_layer(
         &self,
         parent: Option<&LayerMeta>,
         tar: &mut dyn Read,
-        expected: Option<&Digest>,
+        known: DiffId<'_>,
     ) -> Result<(LayerMeta, LayerHold)> {
-        let hasher = BackgroundSha256::new()
-            .map_err(|e| ServiceError::from_err("starting a hashing thread", &e))?;
+        let hasher = match known {
+            DiffId::Verified(d) => Hashing::Known(d.clone()),
+            DiffId::Unknown | DiffId::Expected(_) => Hashing::Running(
+                BackgroundSha256::new()
+                    .map_err(|e| ServiceError::from_err("starting a hashing thread", &e))?,
+            ),
+        };
         let cache_id: LayerId = crate::container::new_id().parse()?;
         let parent_cache = parent.map(|p| p.cache_id.parse::<LayerId>()).transpose()?;
         self.graph.create(&cache_id, parent_cache.as_ref())?;
@@ -74,6 +91,10 @@ impl ImageService {
         };
         let mut guard = Unkept { kept, armed: true };
         let diff_id = hasher.finish();
+        let expected = match known {
+            DiffId::Expected(d) => Some(d),
+            DiffId::Unknown | DiffId::Verified(_) => None,
+        };
         if let Some(want) = expected.filter(|w| **w != diff_id) {
             let _ = self.graph.remove(&cache_id);
             return Err(ServiceError::invalid(format!(
@@ -141,10 +162,32 @@ impl LayerTar {
     }
 }
 
-/// Hashes everything read through it and feeds it to the split writer.
+/// The diff id of a tar being ingested: hashed as it is read, or known already.
+enum Hashing {
+    Running(BackgroundSha256),
+    Known(Digest),
+}
+
+impl Hashing {
+    fn update(&mut self, data: &[u8]) {
+        if let Hashing::Running(h) = self {
+            h.update(data);
+        }
+    }
+
+    fn finish(self) -> Digest {
+        match self {
+            Hashing::Running(h) => h.finish(),
+            Hashing::Known(d) => d,
+        }
+    }
+}
+
+/// Hashes everything read through it (unless the digest is known) and feeds it to the split
+/// writer.
 struct Tee<'a> {
     inner: &'a mut dyn Read,
-    hasher: BackgroundSha256,
+    hasher: Hashing,
     split: SplitWriter,
 }
 

@@ -3,6 +3,7 @@
 //! present are not fetched, the others are downloaded concurrently and applied in order, the
 //! first of them while it downloads.
 
+use super::ingest::DiffId;
 use super::ImageService;
 use super::Scratch;
 use crate::error::{blocking, Result, ServiceError};
@@ -557,7 +558,8 @@ impl ImageService {
     ) -> Result<(LayerMeta, image::LayerHold)> {
         let mut tar = image::decompress(blob)
             .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
-        let (layer, hold) = self.ingest_layer(parent, &mut tar, diff_id)?;
+        let known = diff_id.map_or(DiffId::Unknown, DiffId::Expected);
+        let (layer, hold) = self.ingest_layer(parent, &mut tar, known)?;
         self.store.set_blob_diff_id(digest, &layer.diff_id);
         Ok((layer, hold))
     }
