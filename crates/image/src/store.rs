@@ -238,17 +238,20 @@ impl ImageStore {
             self.lock().images.insert(id.clone(), cfg);
             return Ok(id);
         }
+        // Under the lock, so that a concurrent delete cannot remove the config in between.
+        let mut st = self.lock();
         // A config stored already (an image loaded again) is not rewritten: an earlier commit
         // made it durable, and a torn copy would differ. The commit below still runs: it is
         // what flushes the layers (or kept tars) this operation wrote.
-        if !fs::read(&path).is_ok_and(|old| old == bytes) {
+        let stored = st.images.contains_key(&id) && fs::read(&path).is_ok_and(|old| old == bytes);
+        if !stored {
             // Visible (renamed) before it is durable: the commit below flushes it first.
             write_replace(&path, bytes)?;
         }
-        let mut st = self.lock();
-        st.images.insert(id.clone(), cfg);
         let repos = pointed(&st, references, &id);
         self.set_repos(&mut st, repos, write_commit)?;
+        // Listed only once committed: a listed image is a durable one (see `add_references`).
+        st.images.insert(id.clone(), cfg);
         Ok(id)
     }
 

@@ -271,13 +271,15 @@ impl ImageService {
                 .chain(std::iter::once(&digest_ref))
                 .map(|n| image::Reference::parse(n))
                 .collect::<image::Result<Vec<_>>>()?;
-            let id = if stored {
-                let id = image::Digest::of(&config);
-                svc.store.add_references(&id, &refs)?;
-                id
-            } else {
-                svc.store.put_image(&config, &refs)?
-            };
+            let id = image::Digest::of(&config);
+            match stored.then(|| svc.store.add_references(&id, &refs)) {
+                Some(Ok(())) => {}
+                // Not stored, or deleted since it was found (its layers are still held).
+                Some(Err(image::Error::ImageNotFound(_))) | None => {
+                    svc.store.put_image(&config, &refs)?;
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
             for (diff_id, source) in sources {
                 svc.store.add_blob_source(&diff_id, source);
             }
