@@ -41,12 +41,7 @@ impl Daemon {
             cgroup_parent,
         ));
         let store_for_gc = store.clone();
-        let images = Arc::new(ImageService::new(
-            paths.clone(),
-            graph.clone(),
-            store,
-            insecure_registries,
-        ));
+        let images = Arc::new(ImageService::new(graph.clone(), store, insecure_registries));
         // Layers left by a load or pull that a crash interrupted belong to no image: drop them.
         crate::image::gc_layers(&store_for_gc, graph.as_ref());
         let restored = containers

@@ -22,10 +22,6 @@ impl Paths {
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.exec_root.join("containers").join(id)
     }
-    /// Scratch space on the data root's filesystem (imports).
-    pub fn tmp(&self) -> PathBuf {
-        self.data_root.join("tmp")
-    }
     /// The image store's root for a storage driver.
     pub fn image_root(&self, driver: &str) -> PathBuf {
         self.data_root.join("image").join(driver)

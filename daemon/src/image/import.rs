@@ -1,12 +1,12 @@
 //! `POST /images/create?fromSrc=-`: a rootfs tar from the request body becomes a one-layer image.
 
 use super::ingest::DiffId;
-use super::ImageService;
+use super::{ImageService, Scratch};
 use crate::error::{blocking, Result, ServiceError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use image::{Digest, LayerMeta, Reference};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
@@ -33,12 +33,13 @@ impl ImageService {
             (r, t) => Some(Reference::parse(&format!("{r}:{t}"))?),
         };
         let config = super::changes::apply(&opts.changes, None)?;
-        let tmp_dir = self.paths.tmp();
-        tokio::fs::create_dir_all(&tmp_dir)
-            .await
-            .map_err(|e| ServiceError::from_err("creating temp dir", &e))?;
-        let tmp = TempFile(tmp_dir.join(format!("import-{}", uuid::Uuid::new_v4().simple())));
-        let mut f = tokio::fs::File::create(&tmp.0)
+        // In the store's scratch space, which a restarted daemon empties.
+        let tmp = Scratch::new(
+            self.store
+                .tmp_dir()
+                .join(format!("import-{}", uuid::Uuid::new_v4().simple())),
+        );
+        let mut f = tokio::fs::File::create(tmp.path())
             .await
             .map_err(|e| ServiceError::from_err("creating temp file", &e))?;
         while let Some(chunk) = body.next().await {
@@ -51,7 +52,7 @@ impl ImageService {
         drop(f);
         let svc = self.clone();
         blocking(move || {
-            let (layer, _hold) = svc.import_layer(&tmp.0)?;
+            let (layer, _hold) = svc.import_layer(tmp.path())?;
             let now = crate::container::now_rfc3339();
             let comment = if opts.message.is_empty() {
                 "Imported from -".to_string()
@@ -75,7 +76,6 @@ impl ImageService {
         .await
     }
 
-    /// Blocking: unpacks a layer tar into a new graphdriver layer while hashing it; a layer with
     /// Blocking: the import's layer, decompressed when gzip- or zstd-compressed.
     fn import_layer(&self, path: &Path) -> Result<(LayerMeta, image::LayerHold)> {
         let file =
@@ -83,14 +83,5 @@ impl ImageService {
         let mut tar = image::decompress(file)
             .map_err(|e| ServiceError::invalid(format!("Error processing tar file: {e}")))?;
         self.ingest_layer(None, &mut tar, DiffId::Unknown)
-    }
-}
-
-/// Deletes the file when dropped, whatever happened.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }

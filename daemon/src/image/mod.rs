@@ -15,7 +15,6 @@ pub use commit::{CommitInput, CommitRequest};
 pub use import::ImportOptions;
 
 use crate::error::{Result, ServiceError};
-use crate::paths::Paths;
 use api::container::{ContainerConfig, GraphDriverData};
 use api::image::{ImageInspect, ImageSummary, RootFs};
 use graphdriver::GraphDriver;
@@ -25,7 +24,6 @@ use std::sync::Arc;
 
 /// The image service.
 pub struct ImageService {
-    paths: Arc<Paths>,
     graph: Arc<dyn GraphDriver>,
     store: Arc<ImageStore>,
     insecure_registries: Vec<String>,
@@ -36,13 +34,11 @@ pub struct ImageService {
 
 impl ImageService {
     pub fn new(
-        paths: Arc<Paths>,
         graph: Arc<dyn GraphDriver>,
         store: Arc<ImageStore>,
         insecure_registries: Vec<String>,
     ) -> Self {
         Self {
-            paths,
             graph,
             store,
             insecure_registries,
@@ -368,9 +364,10 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
-/// A file or directory in the store's scratch space, deleted when dropped. Within the runtime
-/// the deletion runs on a blocking thread, after the caller has moved on: it can wait on the
-/// disk, and no answer depends on it (a restarted daemon empties the scratch space).
+/// A scratch file or directory (in the store's or the daemon's temp space), deleted when
+/// dropped, whatever happened. Within the runtime the deletion runs on a blocking thread,
+/// after the caller has moved on: it can wait on the disk, and no answer depends on it (a
+/// restarted daemon empties the scratch space).
 pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {

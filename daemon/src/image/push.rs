@@ -96,19 +96,18 @@ impl ImageService {
             .await
             .map_err(registry_error)?
         {
-            let path = self
-                .store
-                .tmp_dir()
-                .join(format!("config-{}", uuid::Uuid::new_v4().simple()));
-            tokio::fs::write(&path, &config)
+            let staged = super::Scratch::new(
+                self.store
+                    .tmp_dir()
+                    .join(format!("config-{}", uuid::Uuid::new_v4().simple())),
+            );
+            tokio::fs::write(staged.path(), &config)
                 .await
                 .map_err(|e| ServiceError::from_err("staging config", &e))?;
-            let pushed = self
-                .registry()
-                .push_blob(r, creds, &config_desc.digest, &path, &mut |_| {})
-                .await;
-            let _ = tokio::fs::remove_file(&path).await;
-            pushed.map_err(registry_error)?;
+            self.registry()
+                .push_blob(r, creds, &config_desc.digest, staged.path(), &mut |_| {})
+                .await
+                .map_err(registry_error)?;
         }
         let manifest = Manifest {
             media_type: MANIFEST_V2.into(),
