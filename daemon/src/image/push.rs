@@ -6,14 +6,11 @@ use super::pull::{error_line, registry_error, short, status, Progress};
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use api::image::{ProgressDetail, ProgressMessage};
+use registry::media_type::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_GZIP};
 use registry::{Credentials, Descriptor, Manifest, Reference as RegRef};
 use std::io::Write;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-const MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const CONFIG_V1: &str = "application/vnd.docker.container.image.v1+json";
-const LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 impl ImageService {
     /// Starts pushing `name` (with `tag`, default `latest`); returns the progress stream.
@@ -85,7 +82,7 @@ impl ImageService {
         }
         let config = self.store.config_bytes(id)?;
         let config_desc = Descriptor {
-            media_type: CONFIG_V1.into(),
+            media_type: DOCKER_CONFIG.into(),
             digest: id.to_string(),
             size: config.len() as u64,
             ..Default::default()
@@ -110,14 +107,14 @@ impl ImageService {
                 .map_err(registry_error)?;
         }
         let manifest = Manifest {
-            media_type: MANIFEST_V2.into(),
+            media_type: DOCKER_MANIFEST.into(),
             config: config_desc,
             layers,
         };
         let body = serde_json::to_vec_pretty(&manifest).expect("manifests always serialise");
         let digest = self
             .registry()
-            .put_manifest(r, creds, MANIFEST_V2, &body)
+            .put_manifest(r, creds, DOCKER_MANIFEST, &body)
             .await
             .map_err(registry_error)?;
         let (svc, image_id) = (self.clone(), id.clone());
@@ -164,7 +161,7 @@ impl ImageService {
         })
         .await?;
         let desc = Descriptor {
-            media_type: LAYER_GZIP.into(),
+            media_type: DOCKER_LAYER_GZIP.into(),
             digest: digest.clone(),
             size,
             ..Default::default()
@@ -265,7 +262,7 @@ impl ImageService {
             };
             let _ = tx.send(status(&line, Some(sid))).await;
             let desc = Descriptor {
-                media_type: LAYER_GZIP.into(),
+                media_type: DOCKER_LAYER_GZIP.into(),
                 digest: s.digest.clone(),
                 size,
                 ..Default::default()
@@ -299,8 +296,7 @@ impl ImageService {
 }
 
 /// Layer media types whose blobs a Docker schema 2 manifest can name as its gzip layers.
-pub(super) const GZIP_TYPES: [&str; 2] =
-    [LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar+gzip"];
+const GZIP_TYPES: [&str; 2] = [DOCKER_LAYER_GZIP, OCI_LAYER_GZIP];
 
 /// The repository as Docker records it in `v2metadata-by-diffid` (`host/path`).
 pub(super) fn source_name(r: &RegRef) -> String {
