@@ -60,9 +60,16 @@ impl ImageService {
         tx: &Progress,
     ) -> Result<()> {
         let cfg = self.store.get(id)?;
-        // The layers' kept tars, looked up on a blocking thread (they are files).
-        let (svc, chains) = (self.clone(), cfg.chain_ids());
-        let kept = blocking(move || chains.iter().map(|c| svc.layer_tar(c)).collect()).await?;
+        // The layers' kept tars and the config, looked up on a blocking thread (they are files).
+        let (svc, chains, image) = (self.clone(), cfg.chain_ids(), id.clone());
+        let (kept, config) = blocking(move || {
+            let kept: Vec<_> = chains
+                .iter()
+                .map(|c| svc.layer_tar(c))
+                .collect::<Result<_>>()?;
+            Ok((kept, svc.store.config_bytes(&image)?))
+        })
+        .await?;
         let mut tars = Vec::new();
         for (kept, diff_id) in Vec::into_iter(kept).zip(&cfg.rootfs.diff_ids).rev() {
             let _ = tx
@@ -80,7 +87,6 @@ impl ImageService {
         for (diff_id, tar) in tars {
             layers.push(self.push_layer(r, creds, &diff_id, tar, tx).await?);
         }
-        let config = self.store.config_bytes(id)?;
         let config_desc = Descriptor {
             media_type: DOCKER_CONFIG.into(),
             digest: id.to_string(),
