@@ -364,6 +364,12 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
         .map_or(0, |t| t.timestamp())
 }
 
+/// A registry repository as Docker records it in `v2metadata-by-diffid` (`host/path`), where
+/// pulls and pushes note the blobs they saw.
+pub(crate) fn source_name(r: &registry::Reference) -> String {
+    format!("{}/{}", r.registry, r.repository)
+}
+
 /// A scratch file or directory (in the store's or the daemon's temp space), deleted when
 /// dropped, whatever happened. Within the runtime the deletion runs on a blocking thread,
 /// after the caller has moved on: it can wait on the disk, and no answer depends on it (a

@@ -249,7 +249,7 @@ impl ImageService {
         let svc = self.clone();
         let (config, names) = (config.to_vec(), tag_ref.clone());
         let digest_ref = format!("{familiar}@{repo_digest}");
-        let repository = super::push::source_name(r);
+        let repository = super::source_name(r);
         let sources: Vec<(image::Digest, image::BlobSource)> = resolved
             .manifest
             .layers

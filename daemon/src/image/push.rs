@@ -3,7 +3,7 @@
 
 use super::ingest::LayerTar;
 use super::pull::{error_line, registry_error, short, status, Progress};
-use super::ImageService;
+use super::{source_name, ImageService};
 use crate::error::{blocking, Result, ServiceError};
 use api::image::{ProgressDetail, ProgressMessage};
 use registry::media_type::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_GZIP};
@@ -303,11 +303,6 @@ impl ImageService {
 
 /// Layer media types whose blobs a Docker schema 2 manifest can name as its gzip layers.
 const GZIP_TYPES: [&str; 2] = [DOCKER_LAYER_GZIP, OCI_LAYER_GZIP];
-
-/// The repository as Docker records it in `v2metadata-by-diffid` (`host/path`).
-pub(super) fn source_name(r: &RegRef) -> String {
-    format!("{}/{}", r.registry, r.repository)
-}
 
 /// Gzips a layer tar into `dst` at Docker's level (`docker push` compresses with Go's default,
 /// level 6) and deterministically (no name or mtime in the header), checking on the way that
