@@ -50,6 +50,11 @@ impl Filters {
         serde_json::to_string(&m).expect("a map of strings always serialises")
     }
 
+    /// Whether `key` is given (with any values).
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
     /// The values given for `key` (empty when absent).
     pub fn get(&self, key: &str) -> &[String] {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])

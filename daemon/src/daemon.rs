@@ -4,7 +4,7 @@ use crate::container::ContainerService;
 use crate::error::Result;
 use crate::image::ImageService;
 use crate::paths::Paths;
-use api::image::{ImageDeleteItem, ImageSummary};
+use api::image::ImageDeleteItem;
 use api::system::{ComponentVersion, Info, Platform, Version};
 use execdriver::ExecDriver;
 use graphdriver::GraphDriver;
@@ -60,18 +60,9 @@ impl Daemon {
         }))
     }
 
-    /// Images with how many containers use each.
-    pub fn list_images(&self, filters: &api::Filters) -> Result<Vec<ImageSummary>> {
-        let users = |id: &str| self.containers.users_of_image(id).len();
-        self.images.list(filters, &users)
-    }
-
     /// Deletes an image, refusing while containers use it (Docker's rules).
     pub async fn delete_image(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteItem>> {
-        let users = match self.images.resolve_id(name) {
-            Ok(id) => self.containers.users_of_image(&id),
-            Err(_) => Vec::new(),
-        };
+        let users = self.containers.image_users();
         self.images.delete(name, force, users).await
     }
 
@@ -105,17 +96,20 @@ impl Daemon {
             .get("dangling")
             .iter()
             .any(|v| v == "false" || v == "0");
-        let in_use = self.containers.images_in_use();
-        self.images.prune(all, in_use).await
+        let users = self.containers.image_users();
+        self.images.prune(all, users).await
     }
 
     /// `GET /system/df`: images (with shared sizes and container counts), containers with
     /// sizes, and the total size of all layers.
     pub async fn disk_usage(&self) -> Result<api::system::DiskUsage> {
-        let mut images = self.list_images(&api::Filters::default())?;
-        for i in &mut images {
-            i.shared_size = 0;
-        }
+        let users = self.containers.image_users();
+        let count = |id: &str| users.get(id).map_or(0, Vec::len);
+        let opts = crate::image::ListOptions {
+            shared_size: true,
+            ..Default::default()
+        };
+        let images = self.images.list(&opts, Some(&count))?;
         let opts = crate::container::ListOptions {
             all: true,
             size: true,

@@ -83,6 +83,7 @@ impl From<image::Error> for ServiceError {
         use image::Error as E;
         match &e {
             E::ImageNotFound(_) => Self::not_found(e.to_string()),
+            E::HasChildren(_) => Self::conflict(e.to_string()),
             E::InvalidReference(_)
             | E::InvalidDigest(_)
             | E::Ambiguous(_)

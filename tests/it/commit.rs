@@ -14,7 +14,7 @@ fn changed_container(d: &TestDaemon) -> String {
 }
 
 /// `docker run --name <name> busybox sh -c SCRIPT` (must succeed); returns the name.
-fn container_that_ran(d: &TestDaemon, script: &str) -> String {
+pub(crate) fn container_that_ran(d: &TestDaemon, script: &str) -> String {
     let name = unique("changed");
     let out = d.docker(&["run", "--name", &name, "busybox", "sh", "-c", script]);
     out.ok("docker run that changes the rootfs");
@@ -22,7 +22,7 @@ fn container_that_ran(d: &TestDaemon, script: &str) -> String {
 }
 
 /// `docker commit ARGS…`; returns the image id it prints.
-fn commit(d: &TestDaemon, args: &[&str]) -> String {
+pub(crate) fn commit(d: &TestDaemon, args: &[&str]) -> String {
     let mut all = vec!["commit"];
     all.extend_from_slice(args);
     let id = d.docker(&all).ok("docker commit").trim().to_string();
@@ -33,7 +33,7 @@ fn commit(d: &TestDaemon, args: &[&str]) -> String {
     id
 }
 
-fn inspect_image(d: &TestDaemon, format: &str, name: &str) -> String {
+pub(crate) fn inspect_image(d: &TestDaemon, format: &str, name: &str) -> String {
     let out = d.docker(&["image", "inspect", "-f", format, name]);
     out.ok("docker image inspect").trim_end().to_string()
 }

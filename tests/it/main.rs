@@ -18,6 +18,7 @@ mod images;
 mod inspect;
 mod isolation;
 mod lifecycle;
+mod lineage;
 mod registry;
 mod restart;
 mod run;

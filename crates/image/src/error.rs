@@ -16,6 +16,9 @@ pub enum Error {
     /// An image reference could not be parsed.
     #[error("invalid reference format: {0}")]
     InvalidReference(String),
+    /// The image cannot be deleted: images were committed from it (Docker's wording).
+    #[error("conflict: unable to delete {} (cannot be forced) - image has dependent child images", &.0.hex()[..12])]
+    HasChildren(Digest),
     /// A short id prefix matches several images.
     #[error("multiple IDs found with provided prefix: {0}")]
     Ambiguous(String),

@@ -126,6 +126,8 @@ struct State {
     /// Layers a load or pull has ingested but no image refers to yet: safe from collection.
     held: HashMap<Digest, usize>,
     images: HashMap<Digest, ImageConfig>,
+    /// Image -> the image it was committed from (Docker's `imagedb/metadata/sha256/<id>/parent`).
+    parents: HashMap<Digest, Digest>,
     repos: Repositories,
     layers: HashMap<Digest, LayerMeta>,
     mounts: HashMap<String, MountMeta>,
@@ -187,6 +189,26 @@ impl ImageStore {
                 serde_json::from_slice(&bytes).map_err(Error::InvalidConfig)?,
             );
         }
+        let metadata = root.join("imagedb/metadata/sha256");
+        for e in fs::read_dir(&metadata).at(&metadata)? {
+            let dir = e.at(&metadata)?.path();
+            let id = dir
+                .file_name()
+                .and_then(|n| Digest::from_hex(&n.to_string_lossy()).ok());
+            match id.filter(|id| st.images.contains_key(id)) {
+                Some(id) => {
+                    let parent = fs::read_to_string(dir.join("parent")).ok();
+                    let parent = parent.and_then(|p| p.trim().parse::<Digest>().ok());
+                    if let Some(p) = parent.filter(|p| st.images.contains_key(p)) {
+                        st.parents.insert(id, p);
+                    }
+                }
+                // Left by a commit cut short before its image was stored, or by a delete.
+                None => {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            }
+        }
         let repos = root.join("repositories.json");
         if repos.exists() {
             st.repos = serde_json::from_slice(&fs::read(&repos).at(&repos)?)
@@ -230,16 +252,41 @@ impl ImageStore {
     /// the commit point (the config itself when there are no references). On error the
     /// references are left as they were.
     pub fn put_image(&self, bytes: &[u8], references: &[Reference]) -> Result<Digest> {
+        self.put_child_image(bytes, references, None)
+    }
+
+    /// [`Self::put_image`] for an image made from another one (a commit of a container of
+    /// image `parent`): Docker's parent link, which `docker history` follows and which keeps
+    /// the parent from being deleted while the child exists. It is written before the commit
+    /// point, which flushes it with the rest.
+    pub fn put_child_image(
+        &self,
+        bytes: &[u8],
+        references: &[Reference],
+        parent: Option<&Digest>,
+    ) -> Result<Digest> {
         let cfg: ImageConfig = serde_json::from_slice(bytes).map_err(Error::InvalidConfig)?;
         let id = Digest::of(bytes);
         let path = self.root.join("imagedb/content/sha256").join(id.hex());
+        // Under the lock, so that a concurrent delete cannot remove the config (or the
+        // parent) in between.
+        let mut st = self.lock();
+        let parent = parent
+            .filter(|p| **p != id && st.images.contains_key(*p))
+            .cloned();
+        if let Some(p) = &parent {
+            let dir = self.root.join("imagedb/metadata/sha256").join(id.hex());
+            fs::create_dir_all(&dir).at(&dir)?;
+            write_replace(&dir.join("parent"), p.as_str().as_bytes())?;
+        }
         if references.is_empty() {
             write_commit(&path, bytes)?;
-            self.lock().images.insert(id.clone(), cfg);
+            st.images.insert(id.clone(), cfg);
+            if let Some(p) = parent {
+                st.parents.insert(id.clone(), p);
+            }
             return Ok(id);
         }
-        // Under the lock, so that a concurrent delete cannot remove the config in between.
-        let mut st = self.lock();
         // A config stored already (an image loaded again) is not rewritten: an earlier commit
         // made it durable, and a torn copy would differ. The commit below still runs: it is
         // what flushes the layers (or kept tars) this operation wrote.
@@ -252,7 +299,28 @@ impl ImageStore {
         self.set_repos(&mut st, repos, write_commit)?;
         // Listed only once committed: a listed image is a durable one (see `add_references`).
         st.images.insert(id.clone(), cfg);
+        if let Some(p) = parent {
+            st.parents.insert(id.clone(), p);
+        }
         Ok(id)
+    }
+
+    /// The image `id` was committed from, if it has one.
+    pub fn parent(&self, id: &Digest) -> Option<Digest> {
+        self.lock().parents.get(id).cloned()
+    }
+
+    /// The images committed from image `id`.
+    pub fn children(&self, id: &Digest) -> Vec<Digest> {
+        let st = self.lock();
+        let mut out: Vec<Digest> = st
+            .parents
+            .iter()
+            .filter(|(_, p)| *p == id)
+            .map(|(c, _)| c.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Points `references` at image `id`, which is stored (durably) already with its layers:
@@ -390,8 +458,12 @@ impl ImageStore {
     }
 
     /// Deletes an image config and its references. Layers stay until [`Self::unreferenced_layers`].
+    /// An image others were committed from is not deleted ([`Error::HasChildren`]).
     pub fn delete(&self, id: &Digest) -> Result<()> {
         let mut st = self.lock();
+        if st.parents.values().any(|p| p == id) {
+            return Err(Error::HasChildren(id.clone()));
+        }
         let mut repos = st.repos.repositories.clone();
         for m in repos.values_mut() {
             m.retain(|_, v| v.as_str() != id.as_str());
@@ -407,6 +479,7 @@ impl ImageStore {
         }
         let _ = fs::remove_dir_all(self.root.join("imagedb/metadata/sha256").join(id.hex()));
         st.images.remove(id);
+        st.parents.remove(id);
         Ok(())
     }
 
@@ -713,6 +786,44 @@ mod tests {
         assert_eq!(s.references(&id), vec!["busybox:latest".to_string()]);
         assert_eq!(s.layer(&diff).unwrap().size, 3);
         assert!(s.unreferenced_layers().is_empty());
+    }
+
+    #[test]
+    fn parents_survive_reopen_and_guard_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let diff = Digest::of(b"layer");
+        let s = ImageStore::open(dir.path()).unwrap();
+        s.register_layer(layer(&diff, &diff, None)).unwrap();
+        let base = s.put_image(&config(&[&diff]), &[]).unwrap();
+        let mut child_cfg: ImageConfig = serde_json::from_slice(&config(&[&diff])).unwrap();
+        child_cfg.comment = Some("child".into());
+        let child_bytes = serde_json::to_vec(&child_cfg).unwrap();
+        let refs = [Reference::parse("child:1").unwrap()];
+        let child = s.put_child_image(&child_bytes, &refs, Some(&base)).unwrap();
+        // A parent that is not stored is not recorded.
+        let gone = Digest::of(b"gone");
+        let orphan_cfg = ImageConfig {
+            comment: Some("orphan".into()),
+            ..child_cfg.clone()
+        };
+        let orphan = s
+            .put_child_image(&serde_json::to_vec(&orphan_cfg).unwrap(), &[], Some(&gone))
+            .unwrap();
+        assert_eq!(s.parent(&orphan), None);
+        // Metadata of an image that is not stored (a commit cut short) goes at the next open.
+        let stray = dir.path().join("imagedb/metadata/sha256").join(gone.hex());
+        fs::create_dir_all(&stray).unwrap();
+
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert!(!stray.exists());
+        assert_eq!(s.parent(&child), Some(base.clone()));
+        assert_eq!(s.children(&base), vec![child.clone()]);
+        assert!(matches!(s.delete(&base), Err(Error::HasChildren(id)) if id == base));
+        s.delete(&child).unwrap();
+        assert!(s.children(&base).is_empty());
+        s.delete(&base).unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        assert!(matches!(s.get(&base), Err(Error::ImageNotFound(_))));
     }
 
     #[test]

@@ -256,23 +256,17 @@ impl ContainerService {
         (total, running, 0, total - running)
     }
 
-    /// The images of all containers (what image prune must keep).
-    pub fn images_in_use(&self) -> std::collections::HashSet<String> {
-        self.entries()
-            .iter()
-            .map(|e| e.data().image.clone())
-            .collect()
-    }
-
-    /// Ids of the containers using an image, with whether each runs.
-    pub fn users_of_image(&self, image_id: &str) -> Vec<(String, bool)> {
-        self.entries()
-            .iter()
-            .filter_map(|e| {
-                let d = e.data();
-                (d.image == image_id).then(|| (d.id.clone(), d.state.running))
-            })
-            .collect()
+    /// The containers of each image in use (by image id), with whether each runs: what image
+    /// delete and prune must respect.
+    pub fn image_users(&self) -> crate::image::ImageUsers {
+        let mut out = crate::image::ImageUsers::new();
+        for e in self.entries() {
+            let d = e.data();
+            out.entry(d.image.clone())
+                .or_default()
+                .push((d.id.clone(), d.state.running));
+        }
+        out
     }
 
     /// Saves a state change of an existing container (temp + rename, no fsync): after a power

@@ -56,10 +56,13 @@ impl ImageService {
             let rw: LayerId = input.mount_id.parse()?;
             let mut tar = svc.graph.diff(&rw)?;
             let (layer, _hold) = svc.ingest_layer(parent.as_ref(), &mut tar, DiffId::Unknown)?;
-            let base = input.image_id.parse::<Digest>().ok().and_then(|id| svc.store.get(&id).ok());
+            // The image the container was made from becomes the new image's parent, as in
+            // Docker, while it is still stored.
+            let base = input.image_id.parse::<Digest>().ok().and_then(|id| Some((svc.store.get(&id).ok()?, id)));
+            let (base, parent) = base.unzip();
             let cfg = svc.commit_config(base, &input, config, &layer);
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");
-            let id = svc.store.put_image(&bytes, reference.as_slice())?;
+            let id = svc.store.put_child_image(&bytes, reference.as_slice(), parent.as_ref())?;
             tracing::info!(container_id = %input.container_id, image_id = %id, "container committed");
             Ok(id)
         })

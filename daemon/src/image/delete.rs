@@ -2,11 +2,10 @@
 //! and `POST /images/prune`. Each runs as one blocking task: they write `repositories.json`
 //! (fsynced) and delete layers.
 
-use super::{gc_layers, is_id_reference, ImageService};
+use super::{gc_layers, is_id_reference, ImageService, ImageUsers};
 use crate::error::{blocking, Result, ServiceError};
 use api::image::{ImageDeleteItem, ImagePruneResponse};
 use image::{Digest, Reference};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 impl ImageService {
@@ -40,13 +39,13 @@ impl ImageService {
         Ok(())
     }
 
-    /// `DELETE /images/{name}` with Docker's conflict rules. `users` lists the containers using
-    /// an image id, with whether each is running.
+    /// `DELETE /images/{name}` with Docker's conflict rules. `users` lists the containers of
+    /// each image in use.
     pub async fn delete(
         self: &Arc<Self>,
         name: &str,
         force: bool,
-        users: Vec<(String, bool)>,
+        users: ImageUsers,
     ) -> Result<Vec<ImageDeleteItem>> {
         let svc = self.clone();
         let name = name.to_string();
@@ -57,16 +56,11 @@ impl ImageService {
         &self,
         name: &str,
         force: bool,
-        users: &[(String, bool)],
+        all_users: &ImageUsers,
     ) -> Result<Vec<ImageDeleteItem>> {
         let id = self.resolve(name)?;
         let by_id = is_id_reference(name, &id);
-        let short = |s: &str| {
-            s.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        };
+        let users: &[(String, bool)] = all_users.get(id.as_str()).map_or(&[], Vec::as_slice);
         let refs = self.store.references(&id);
         let mut items = Vec::new();
         if !by_id {
@@ -107,9 +101,13 @@ impl ImageService {
                     }
                 }
             }
-            if !remaining.is_empty() {
+            // Untagged only: it has other names, or images were committed from it (it stays
+            // as their intermediate image).
+            if !remaining.is_empty() || !self.store.children(&id).is_empty() {
                 return Ok(items);
             }
+        } else if !self.store.children(&id).is_empty() {
+            return Err(image::Error::HasChildren(id).into());
         } else if refs.len() > 1 && !force {
             return Err(ServiceError::conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -141,24 +139,37 @@ impl ImageService {
                 });
             }
         }
-        items.extend(self.remove_image(&id)?.0);
+        items.extend(self.remove_with_parents(&id, all_users)?.0);
         Ok(items)
     }
 
     /// `POST /images/prune`: deletes dangling images (or, with `all`, every image) that no
-    /// container uses (`in_use`: image ids). Reclaimed space counts only released layers.
+    /// container uses, and the untagged images they were committed from. Reclaimed space
+    /// counts only released layers.
     pub async fn prune(
         self: &Arc<Self>,
         all: bool,
-        in_use: HashSet<String>,
+        users: ImageUsers,
     ) -> Result<ImagePruneResponse> {
         let svc = self.clone();
         blocking(move || {
             let mut deleted = Vec::new();
             let mut reclaimed = 0u64;
-            for (id, _) in svc.store.list() {
+            // Children before parents: a parent is free once its children are gone.
+            let mut images: Vec<(usize, Digest)> = svc
+                .store
+                .list()
+                .into_iter()
+                .map(|(id, _)| (svc.ancestors(&id), id))
+                .collect();
+            images.sort_by(|a, b| b.cmp(a));
+            for (_, id) in images {
                 let tags = svc.store.references(&id);
-                if (!all && !tags.is_empty()) || in_use.contains(id.as_str()) {
+                let deletable = svc.store.get(&id).is_ok() // not deleted as a parent already
+                    && (all || tags.is_empty())
+                    && svc.store.children(&id).is_empty()
+                    && !users.contains_key(id.as_str());
+                if !deletable {
                     continue;
                 }
                 for t in &tags {
@@ -170,7 +181,7 @@ impl ImageService {
                         });
                     }
                 }
-                let (items, bytes) = svc.remove_image(&id)?;
+                let (items, bytes) = svc.remove_with_parents(&id, &users)?;
                 deleted.extend(items);
                 reclaimed += bytes;
             }
@@ -180,6 +191,36 @@ impl ImageService {
             })
         })
         .await
+    }
+
+    /// How many images image `id` was committed from, in a line.
+    fn ancestors(&self, id: &Digest) -> usize {
+        std::iter::successors(self.store.parent(id), |p| self.store.parent(p)).count()
+    }
+
+    /// Blocking: deletes image `id`, then, as Docker does, the image it was committed from if
+    /// nothing needs that any more (no name, no other child, no container), and so on down.
+    /// Returns the `Deleted` entries and the bytes of the released layers.
+    fn remove_with_parents(
+        &self,
+        id: &Digest,
+        users: &ImageUsers,
+    ) -> Result<(Vec<ImageDeleteItem>, u64)> {
+        let mut parent = self.store.parent(id);
+        let (mut items, mut bytes) = self.remove_image(id)?;
+        while let Some(p) = parent.take() {
+            let unneeded = self.store.references(&p).is_empty()
+                && self.store.children(&p).is_empty()
+                && !users.contains_key(p.as_str());
+            if !unneeded || self.store.get(&p).is_err() {
+                break;
+            }
+            parent = self.store.parent(&p);
+            let (more, freed) = self.remove_image(&p)?;
+            items.extend(more);
+            bytes += freed;
+        }
+        Ok((items, bytes))
     }
 
     /// Blocking: deletes an image record, then the layers nothing uses any more. Returns
@@ -208,4 +249,9 @@ impl ImageService {
         }));
         Ok((items, bytes))
     }
+}
+
+/// The 12-hex short form of an id.
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
 }

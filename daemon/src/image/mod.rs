@@ -19,6 +19,7 @@ use api::container::{ContainerConfig, GraphDriverData};
 use api::image::{ImageInspect, ImageSummary, RootFs};
 use graphdriver::GraphDriver;
 use image::{Digest, ImageConfig, ImageStore, Reference};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -72,11 +73,6 @@ impl ImageService {
         ServiceError::not_found(format!("No such image: {shown}"))
     }
 
-    /// The id (`sha256:…`) an image name or id prefix stands for.
-    pub fn resolve_id(&self, name: &str) -> Result<String> {
-        Ok(self.resolve(name)?.to_string())
-    }
-
     fn resolve(&self, name: &str) -> Result<Digest> {
         self.store.resolve(name).map_err(|e| match e {
             image::Error::ImageNotFound(_) => Self::not_found(name),
@@ -85,92 +81,118 @@ impl ImageService {
     }
 
     /// `GET /images/json` with Docker's filters (dangling, reference, label, before, since).
+    /// As in Docker, untagged images that others were committed from are intermediate: listed
+    /// only with `all`, never dangling. `users` counts the containers of an image (Docker
+    /// counts them only for `system df`; -1 otherwise).
     pub fn list(
         &self,
-        filters: &api::Filters,
-        users: &dyn Fn(&str) -> usize,
+        opts: &ListOptions,
+        users: Option<&dyn Fn(&str) -> usize>,
     ) -> Result<Vec<ImageSummary>> {
         const KEYS: &[&str] = &["dangling", "reference", "label", "before", "since"];
+        let filters = &opts.filters;
         if let Some(k) = filters.unknown_keys(KEYS).first() {
             return Err(ServiceError::invalid(format!("invalid filter '{k}'")));
         }
-        let dangling = match filters.get("dangling").first().map(String::as_str) {
-            None => None,
-            Some("true" | "1") => Some(true),
-            Some("false" | "0") => Some(false),
+        let dangling_only = match filters.get("dangling").first().map(String::as_str) {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
             Some(v) => {
                 return Err(ServiceError::invalid(format!(
                     "invalid filter 'dangling={v}'"
                 )))
             }
         };
-        let bound = |key: &str| -> Result<Option<i64>> {
+        let bound = |key: &str| -> Result<Option<Created>> {
             match filters.get(key).first() {
-                Some(name) => Ok(Some(created_secs(&self.store.get(&self.resolve(name)?)?))),
+                Some(name) => Ok(Some(created_at(&self.store.get(&self.resolve(name)?)?))),
                 None => Ok(None),
             }
         };
         let (before, since) = (bound("before")?, bound("since")?);
-        let all = self.list_all(users);
-        Ok(all
-            .into_iter()
-            .filter(|i| dangling.is_none_or(|d| d == i.repo_tags.is_empty()))
-            .filter(|i| {
-                let refs = filters.get("reference");
-                refs.is_empty()
-                    || refs
-                        .iter()
-                        .any(|pat| i.repo_tags.iter().any(|t| reference_matches(pat, t)))
-            })
-            .filter(|i| {
-                filters.get("label").iter().all(|l| {
-                    let labels = i.labels.clone().unwrap_or_default();
-                    match l.split_once('=') {
-                        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-                        None => labels.contains_key(l.as_str()),
-                    }
-                })
-            })
-            .filter(|i| before.is_none_or(|b| i.created < b))
-            .filter(|i| since.is_none_or(|s| i.created > s))
-            .collect())
+        let mut out = Vec::new();
+        for (id, cfg) in &self.store.list() {
+            let has_children = !self.store.children(id).is_empty();
+            let created = created_at(cfg);
+            if (dangling_only && has_children)
+                || before.is_some_and(|b| created >= b)
+                || since.is_some_and(|s| created <= s)
+            {
+                continue;
+            }
+            let labels = image_labels(cfg);
+            let label_ok = filters
+                .get("label")
+                .iter()
+                .all(|l| match l.split_once('=') {
+                    Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+                    None => labels.contains_key(l.as_str()),
+                });
+            if !label_ok {
+                continue;
+            }
+            let refs = self.store.references(id);
+            let patterns = filters.get("reference");
+            let matching = |r: &&String| patterns.iter().any(|p| reference_matches(p, r));
+            let refs: Vec<String> = match patterns.is_empty() {
+                true => refs,
+                false => refs.iter().filter(matching).cloned().collect(),
+            };
+            let (digests, tags): (Vec<String>, Vec<String>) =
+                refs.into_iter().partition(|r| r.contains('@'));
+            if !patterns.is_empty() && tags.is_empty() && digests.is_empty() {
+                continue;
+            }
+            if tags.is_empty() && digests.is_empty() {
+                // Untagged: dangling, or intermediate when others were committed from it.
+                if (has_children && !opts.all) || filters.contains("dangling") && !dangling_only {
+                    continue;
+                }
+            } else if dangling_only && !tags.is_empty() {
+                continue;
+            }
+            let size = self.size_of(cfg);
+            let summary = ImageSummary {
+                containers: users.map_or(-1, |u| u(id.as_str()) as i64),
+                id: id.to_string(),
+                parent_id: self
+                    .store
+                    .parent(id)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+                repo_tags: tags,
+                repo_digests: digests,
+                created: created.timestamp(),
+                size,
+                shared_size: -1,
+                virtual_size: size,
+                labels: (!labels.is_empty()).then_some(labels),
+            };
+            out.push((summary, cfg.chain_ids(), created));
+        }
+        if opts.shared_size {
+            self.fill_shared_sizes(&mut out);
+        }
+        // Newest first, by the full creation time (the listed one is in seconds).
+        out.sort_by(|(a, _, ta), (b, _, tb)| tb.cmp(ta).then(a.id.cmp(&b.id)));
+        Ok(out.into_iter().map(|(summary, _, _)| summary).collect())
     }
 
-    fn list_all(&self, users: &dyn Fn(&str) -> usize) -> Vec<ImageSummary> {
-        let mut out: Vec<ImageSummary> = self
-            .store
-            .list()
-            .into_iter()
-            .map(|(id, cfg)| {
-                let size = self.size_of(&cfg);
-                let tags = self
-                    .store
-                    .references(&id)
-                    .into_iter()
-                    .filter(|r| !r.contains('@'))
-                    .collect();
-                let labels = cfg
-                    .config
-                    .as_ref()
-                    .and_then(|c| serde_json::from_value::<ContainerConfig>(c.clone()).ok())
-                    .map(|c| c.labels)
-                    .filter(|l| !l.is_empty());
-                ImageSummary {
-                    containers: users(id.as_str()) as i64,
-                    id: id.to_string(),
-                    parent_id: String::new(),
-                    repo_tags: tags,
-                    repo_digests: digests_of(&self.store, &id),
-                    created: created_secs(&cfg),
-                    size,
-                    shared_size: -1,
-                    virtual_size: size,
-                    labels,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-        out
+    /// Docker's `SharedSize`: the bytes of an image's layers that another listed image uses
+    /// too. `listed`: each summary with its layers' chain ids.
+    fn fill_shared_sizes(&self, listed: &mut [(ImageSummary, Vec<Digest>, Created)]) {
+        let mut users: HashMap<Digest, usize> = HashMap::new();
+        for chain in listed.iter().flat_map(|(_, chains, _)| chains) {
+            *users.entry(chain.clone()).or_default() += 1;
+        }
+        for (summary, chains, _) in listed {
+            summary.shared_size = chains
+                .iter()
+                .filter(|c| users.get(*c).is_some_and(|n| *n > 1))
+                .filter_map(|c| self.store.layer(c))
+                .map(|l| l.size as i64)
+                .sum();
+        }
     }
 
     /// `GET /images/{name}/json`.
@@ -206,6 +228,11 @@ impl ImageService {
         let size = self.size_of(&cfg);
         Ok(ImageInspect {
             id: id.to_string(),
+            parent: self
+                .store
+                .parent(&id)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             repo_tags: self
                 .store
                 .references(&id)
@@ -241,16 +268,22 @@ impl ImageService {
     }
 }
 
-/// Docker's `reference` filter: a glob (`*`, `?`) against `repo:tag`, or against the repo alone
-/// when the pattern has no tag.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let (repo, _) = tag.rsplit_once(':').unwrap_or((tag, ""));
-    let has_tag = pattern
-        .rsplit_once(':')
-        .is_some_and(|(_, t)| !t.contains('/'));
+/// Docker's `reference` filter: a glob (`*`, `?`) against `repo:tag` (or `repo@digest`), or
+/// against the repo alone when the pattern has neither tag nor digest.
+fn reference_matches(pattern: &str, reference: &str) -> bool {
+    let name = match reference.split_once('@') {
+        Some((name, _)) => name,
+        None => reference
+            .rsplit_once(':')
+            .map_or(reference, |(name, _)| name),
+    };
+    let bare = !pattern.contains('@')
+        && pattern
+            .rsplit_once(':')
+            .is_none_or(|(_, tag)| tag.contains('/'));
     glob(
         pattern.as_bytes(),
-        if has_tag { tag } else { repo }.as_bytes(),
+        if bare { name } else { reference }.as_bytes(),
     )
 }
 
@@ -310,13 +343,20 @@ impl ImageService {
             });
         }
         out.reverse();
-        out[0].id = id.to_string();
-        out[0].tags = self
-            .store
-            .references(&id)
-            .into_iter()
-            .filter(|r| !r.contains('@'))
-            .collect();
+        // The newest entry is the image's; as in Docker, each older one is the parent's (the
+        // image committed from), as far as parents are known.
+        let mut image = Some(id);
+        for item in &mut out {
+            let Some(id) = image.take() else { break };
+            item.tags = self
+                .store
+                .references(&id)
+                .into_iter()
+                .filter(|r| !r.contains('@'))
+                .collect();
+            item.id = id.to_string();
+            image = self.store.parent(&id);
+        }
         Ok(out)
     }
 
@@ -357,11 +397,40 @@ pub(crate) fn host_arch() -> String {
     }
 }
 
-fn created_secs(cfg: &ImageConfig) -> i64 {
+/// An image's creation time (the epoch when its config has none or a malformed one).
+type Created = chrono::DateTime<chrono::FixedOffset>;
+
+fn created_at(cfg: &ImageConfig) -> Created {
     cfg.created
         .as_deref()
         .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map_or(0, |t| t.timestamp())
+        .unwrap_or_default()
+}
+
+fn created_secs(cfg: &ImageConfig) -> i64 {
+    created_at(cfg).timestamp()
+}
+
+/// The labels of an image's default container config.
+fn image_labels(cfg: &ImageConfig) -> BTreeMap<String, String> {
+    cfg.config
+        .as_ref()
+        .and_then(|c| serde_json::from_value::<ContainerConfig>(c.clone()).ok())
+        .map(|c| c.labels)
+        .unwrap_or_default()
+}
+
+/// The containers using each image (by image id), each with whether it runs.
+pub type ImageUsers = HashMap<String, Vec<(String, bool)>>;
+
+/// What `GET /images/json` asks for.
+#[derive(Debug, Default)]
+pub struct ListOptions {
+    /// Intermediate images too.
+    pub all: bool,
+    pub filters: api::Filters,
+    /// Compute `SharedSize` (else -1).
+    pub shared_size: bool,
 }
 
 /// A registry repository as Docker records it in `v2metadata-by-diffid` (`host/path`), where
@@ -449,5 +518,7 @@ mod tests {
             "localhost:5000/app:v1"
         ));
         assert!(!reference_matches("*", "localhost:5000/app:v1"));
+        assert!(reference_matches("app", "app@sha256:0123"));
+        assert!(!reference_matches("app:v1", "app@sha256:0123"));
     }
 }

@@ -4,7 +4,7 @@ use super::error::{ApiError, ApiResult};
 use super::query::{filters, flag, text, Q};
 use crate::daemon::Daemon;
 use crate::error::{ErrorKind, ServiceError};
-use crate::image::ImportOptions;
+use crate::image::{ImportOptions, ListOptions};
 use axum::body::Body;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -68,8 +68,12 @@ async fn create(
 }
 
 async fn list(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
-    let _ = flag(&q, "all"); // no intermediate images exist without `build`
-    Ok(Json(d.list_images(&filters(&q)?)?).into_response())
+    let opts = ListOptions {
+        all: flag(&q, "all"),
+        filters: filters(&q)?,
+        shared_size: flag(&q, "shared-size"),
+    };
+    Ok(Json(d.images.list(&opts, None)?).into_response())
 }
 
 /// `GET /images/{name}/json|history`; names may contain slashes, so the route takes the rest
