@@ -66,25 +66,32 @@ impl Daemon {
         self.images.delete(name, force, users).await
     }
 
-    /// `POST /commit`: the container's changes as a new image.
+    /// `POST /commit`: the container's changes as a new image; with `pause`, a running
+    /// container is frozen meanwhile (Docker's default), so the layer is one moment of it.
     pub async fn commit(
         &self,
         container: &str,
         request: crate::image::CommitRequest,
+        pause: bool,
     ) -> Result<String> {
-        let c = self.containers.lookup(container)?.snapshot();
-        let input = crate::image::CommitInput {
-            created_by: std::iter::once(c.path.as_str())
-                .chain(c.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" "),
-            container_id: c.id,
-            mount_id: c.mount_id,
-            image_id: c.image,
-            config: c.config,
-            request,
+        let e = self.containers.lookup(container)?;
+        let commit = async {
+            let c = e.snapshot();
+            let input = crate::image::CommitInput {
+                created_by: std::iter::once(c.path.as_str())
+                    .chain(c.args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                container_id: c.id,
+                mount_id: c.mount_id,
+                image_id: c.image,
+                config: c.config,
+                request,
+            };
+            self.images.commit(input).await
         };
-        Ok(self.images.commit(input).await?.to_string())
+        let id = self.containers.while_paused(&e, pause, commit).await?;
+        Ok(id.to_string())
     }
 
     /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`.

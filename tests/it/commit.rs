@@ -357,3 +357,45 @@ fn image_prune_counts_only_released_layers() {
     // here none: busybox still uses the only layer.
     assert_eq!(j["SpaceReclaimed"], 0, "{j}");
 }
+
+/// CPU ticks (user + system) process `pid` has used.
+fn cpu_ticks(pid: i64) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("container process stat");
+    let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+    rest.split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<u64>().expect("utime/stime"))
+        .sum()
+}
+
+/// Docker pauses a running container while committing it (unless `--pause=false`) and lets it
+/// run on afterwards.
+#[test]
+fn commit_of_a_running_container_leaves_it_running() {
+    let d = TestDaemon::start();
+    let id = d.run_detached(&[
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready > /ready; while :; do :; done",
+    ]);
+    let pid = d.inspect(&id)["State"]["Pid"].as_i64().expect("Pid");
+    let runs_on = || {
+        let t0 = cpu_ticks(pid);
+        crate::cmd::poll(
+            "the container to use CPU",
+            std::time::Duration::from_secs(10),
+            || (cpu_ticks(pid) > t0).then_some(()),
+        )
+    };
+    runs_on();
+    for pause in ["--pause=true", "--pause=false"] {
+        let img = commit(&d, &[pause, &id]);
+        let out = d.docker(&["run", "--rm", &img, "cat", "/ready"]);
+        assert_eq!(out.ok("run the committed image"), "ready\n", "{pause}");
+        assert_eq!(d.inspect(&id)["State"]["Status"], "running", "{pause}");
+        runs_on();
+    }
+    d.docker(&["rm", "-f", &id]).ok("docker rm -f");
+}

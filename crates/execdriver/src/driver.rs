@@ -30,6 +30,9 @@ pub trait ExecDriver: Send + Sync {
     fn kill(&self, pid: i32, signal: i32) -> Result<()>;
     /// After exit: removes a leftover cgroup (`cgroup_parent`/`id`) and the bundle dir. Idempotent.
     fn delete(&self, id: &str, cgroup_parent: &str, bundle: &Path) -> Result<()>;
+    /// Freezes (`true`) or thaws every process of running container `id` (its cgroup
+    /// `cgroup_parent`/`id`), once all of them are.
+    fn set_frozen(&self, id: &str, cgroup_parent: &str, frozen: bool) -> Result<()>;
     /// The cgroup version of this host.
     fn cgroup_version(&self) -> CgroupVersion;
 }
@@ -342,6 +345,10 @@ impl ExecDriver for LinuxExecDriver {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::io("remove bundle", bundle, e)),
             _ => Ok(()),
         }
+    }
+
+    fn set_frozen(&self, id: &str, cgroup_parent: &str, frozen: bool) -> Result<()> {
+        AnyCgroupManager::new(self.version, cgroup_parent, id)?.set_frozen(frozen)
     }
 
     fn cgroup_version(&self) -> CgroupVersion {

@@ -89,6 +89,17 @@ pub enum Error {
         /// The cgroup directory.
         path: PathBuf,
     },
+    /// A cgroup's tasks did not all freeze (or thaw) in time.
+    #[error("cgroup {path} did not become {state}")]
+    FreezeTimeout {
+        /// The control file watched.
+        path: PathBuf,
+        /// `frozen` or `thawed`.
+        state: &'static str,
+    },
+    /// The freezer controller is not mounted, so processes cannot be paused.
+    #[error("no freezer cgroup hierarchy: containers cannot be paused")]
+    NoFreezer,
     /// No usable cgroup hierarchy is mounted.
     #[error("no cgroup hierarchy found under /sys/fs/cgroup")]
     NoCgroups,

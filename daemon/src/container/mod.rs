@@ -6,6 +6,7 @@ mod create;
 mod export;
 mod logs;
 mod names;
+mod pause;
 mod query;
 mod remove;
 mod restore;

@@ -158,7 +158,12 @@ async fn commit(State(d): D, RawQuery(raw): RawQuery) -> ApiResult<Response> {
             .map(|(_, v)| v.clone())
             .collect(),
     };
-    let id = d.commit(&container, request).await?;
+    // Docker pauses unless told `pause=0` (the CLI's `--pause=false`).
+    let pause = !matches!(
+        get("pause").as_str(),
+        "0" | "false" | "False" | "FALSE" | "no"
+    );
+    let id = d.commit(&container, request, pause).await?;
     Ok((StatusCode::CREATED, Json(api::container::IdResponse { id })).into_response())
 }
 

@@ -82,6 +82,9 @@ pub trait CgroupManager {
     fn clone_into_fd(&self) -> Result<Option<OwnedFd>>;
     /// How many times the OOM killer killed a task of the group.
     fn oom_kill_count(&self) -> u64;
+    /// Freezes every task of the group (`true`) or thaws them; returns once the kernel reports
+    /// the whole group in that state.
+    fn set_frozen(&self, frozen: bool) -> Result<()>;
     /// Removes the group from every hierarchy, retrying briefly while it is busy. Idempotent.
     fn remove(&self) -> Result<()>;
     /// The group's directories.
@@ -143,6 +146,9 @@ impl CgroupManager for AnyCgroupManager {
     }
     fn oom_kill_count(&self) -> u64 {
         self.inner().oom_kill_count()
+    }
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        self.inner().set_frozen(frozen)
     }
     fn remove(&self) -> Result<()> {
         self.inner().remove()
@@ -254,6 +260,36 @@ pub(crate) fn keyed_value(path: &Path, key: &str) -> u64 {
         .find(|(k, _)| *k == key)
         .and_then(|(_, v)| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// How long freezing or thawing a group may take.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks for a freezer state with `request` until `reached` says the kernel is there (a task in
+/// an uninterruptible sleep keeps a group FREEZING for a while; asking again moves it on, as
+/// runc does). `path` and `frozen` name the state in the timeout error.
+pub(crate) fn change_freezer_state(
+    path: &Path,
+    frozen: bool,
+    mut request: impl FnMut() -> Result<()>,
+    mut reached: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        request()?;
+        if reached()? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::FreezeTimeout {
+                path: path.to_path_buf(),
+                state: if frozen { "frozen" } else { "thawed" },
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
 }
 
 /// Creates `dir` (and missing parents), mapping the error to the path.

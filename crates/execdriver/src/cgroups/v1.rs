@@ -186,6 +186,20 @@ impl CgroupManager for V1Manager {
             .unwrap_or(0)
     }
 
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let state = self
+            .dir("freezer")
+            .ok_or(Error::NoFreezer)?
+            .join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        super::change_freezer_state(
+            &state,
+            frozen,
+            || write_file(&state, want),
+            || Ok(read_file(&state)? == want),
+        )
+    }
+
     fn remove(&self) -> Result<()> {
         let mut first_err = None;
         for dir in self.paths() {

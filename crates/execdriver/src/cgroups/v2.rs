@@ -132,6 +132,16 @@ impl CgroupManager for V2Manager {
         keyed_value(&self.dir().join("memory.events"), "oom_kill")
     }
 
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let events = self.dir().join("cgroup.events");
+        super::change_freezer_state(
+            &events,
+            frozen,
+            || self.write("cgroup.freeze", if frozen { "1" } else { "0" }),
+            || Ok(keyed_value(&events, "frozen") == u64::from(frozen)),
+        )
+    }
+
     fn remove(&self) -> Result<()> {
         rmdir_retry(&self.dir())
     }
@@ -159,6 +169,28 @@ mod tests {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(262_144), 10_000);
+    }
+
+    #[test]
+    fn freezing_writes_cgroup_freeze_and_waits_for_cgroup_events() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("p/c");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cgroup.freeze"), "0").unwrap();
+        // The kernel reports the state in cgroup.events; this fake one is already there.
+        std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+        let m = V2Manager::new(root.path(), Path::new("p/c"));
+        m.set_frozen(true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.freeze")).unwrap(),
+            "1"
+        );
+        std::fs::write(dir.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        m.set_frozen(false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.freeze")).unwrap(),
+            "0"
+        );
     }
 
     #[test]
