@@ -107,3 +107,43 @@ pub struct DiskUsage {
     pub volumes: Vec<Value>,
     pub build_cache: Vec<Value>,
 }
+
+/// `POST /auth` request: credentials to check (`docker login`). Go's JSON decoding matches keys
+/// case-insensitively; the docker CLI sends them in lower case.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    #[serde(alias = "Username")]
+    pub username: String,
+    #[serde(alias = "Password")]
+    pub password: String,
+    /// Deprecated, ignored.
+    #[serde(alias = "Email")]
+    pub email: String,
+    #[serde(alias = "ServerAddress")]
+    pub serveraddress: String,
+    #[serde(alias = "IdentityToken")]
+    pub identitytoken: String,
+    #[serde(alias = "RegistryToken")]
+    pub registrytoken: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    /// Never the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("serveraddress", &self.serveraddress)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /auth` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AuthResponse {
+    /// `Login Succeeded`.
+    pub status: String,
+    /// A token to log in with next time instead of the password; empty when none was given.
+    pub identity_token: String,
+}

@@ -35,8 +35,8 @@ fn require_binary(name: &str, package: &str) -> PathBuf {
     })
 }
 
-/// Whether `GET /v2/` on `addr` answers 200.
-fn v2_ok(addr: &str) -> bool {
+/// Whether `GET /v2/` on `addr` answers (200, or 401 when it asks for credentials).
+fn v2_answers(addr: &str) -> bool {
     let Ok(mut s) = TcpStream::connect(addr) else {
         return false;
     };
@@ -45,11 +45,22 @@ fn v2_ok(addr: &str) -> bool {
     let mut head = [0u8; 12];
     s.write_all(req.as_bytes()).is_ok()
         && s.read_exact(&mut head).is_ok()
-        && head.starts_with(b"HTTP/1.1 200")
+        && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.1 401"))
 }
 
 impl Registry {
     fn start() -> Registry {
+        Self::start_with("")
+    }
+
+    /// A registry that asks for user `u`, password `s3cret` (basic auth, htpasswd).
+    fn start_with_password() -> Registry {
+        let hash = bcrypt::hash("s3cret", 4).expect("bcrypt hash");
+        Self::start_with(&format!("u:{hash}\n"))
+    }
+
+    /// `htpasswd`: users the registry asks for (basic auth), if not empty.
+    fn start_with(htpasswd: &str) -> Registry {
         let bin = require_binary("docker-registry", "docker-registry");
         // A port taken between our probe and the registry's bind makes it exit: try another.
         for _ in 0..5 {
@@ -63,9 +74,16 @@ impl Registry {
                 .expect("registry temp dir");
             let addr = format!("127.0.0.1:{port}");
             let config = dir.path().join("config.yml");
+            let mut extra = String::new();
+            if !htpasswd.is_empty() {
+                let file = dir.path().join("htpasswd");
+                fs::write(&file, htpasswd).expect("write htpasswd");
+                let path = file.display();
+                extra = format!("auth:\n  htpasswd:\n    realm: test\n    path: {path}\n");
+            }
             let yaml = format!(
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
                 dir.path().join("data").display()
             );
             fs::write(&config, yaml).expect("write registry config");
@@ -87,7 +105,7 @@ impl Registry {
                     if r.child.try_wait().expect("try_wait registry").is_some() {
                         return Some(false);
                     }
-                    v2_ok(&r.addr).then_some(true)
+                    v2_answers(&r.addr).then_some(true)
                 },
             );
             if up {
@@ -662,4 +680,52 @@ fn a_config_with_the_wrong_diff_id_fails_the_pull() {
         "the layer went with its image"
     );
     pull_liar();
+}
+
+/// `docker login` against a registry that wants a password: the daemon checks the credentials
+/// (`POST /auth`), the CLI stores them and sends them with each push and pull
+/// (`X-Registry-Auth`); without them the registry refuses.
+#[test]
+fn login_then_push_and_pull_with_credentials() {
+    let r = Registry::start_with_password();
+    let d = TestDaemon::start();
+    let login = |password: &str| {
+        d.docker_stdin(
+            &["login", &r.addr, "-u", "u", "--password-stdin"],
+            format!("{password}\n").as_bytes(),
+        )
+    };
+    let out = login("wrong");
+    assert_eq!(out.code(), 1, "{}", out.out());
+    let refused = format!(
+        "Error response from daemon: login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+        r.addr
+    );
+    assert_eq!(out.err().trim_end(), refused);
+
+    let name = r.name("private/bb:1");
+    d.docker(&["tag", "busybox", &name]).ok("docker tag");
+    let out = d.docker(&["push", &name]);
+    assert_eq!(out.code(), 1, "push without login: {}", out.out());
+    assert!(out.err().contains("unauthorized"), "{}", out.err());
+
+    let out = login("s3cret");
+    assert!(out.ok("docker login").contains("Login Succeeded"));
+    let digest = push_busybox(&d, &name);
+    let out = d
+        .docker(&["pull", &name])
+        .ok("docker pull with credentials");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let out = d.docker(&["run", "--rm", &name, "echo", "ok"]);
+    assert_eq!(out.ok("run the pulled image"), "ok\n");
+
+    d.docker(&["logout", &r.addr]).ok("docker logout");
+    d.docker(&["rmi", &name]).ok("docker rmi");
+    let out = d.docker(&["pull", &name]);
+    assert_eq!(out.code(), 1, "pull after logout: {}", out.out());
+    let denied = "Error response from daemon: pull access denied for {}, repository does not exist or may require 'docker login': unauthorized: authentication required";
+    assert_eq!(
+        out.err().trim_end(),
+        denied.replace("{}", &r.name("private/bb"))
+    );
 }

@@ -162,11 +162,24 @@ struct TokenResponse {
     #[serde(default)]
     access_token: String,
     expires_in: Option<u64>,
+    /// Given to `offline_token=true` requests (a login): the identity token.
+    #[serde(default)]
+    refresh_token: String,
+}
+
+/// A token from a realm.
+pub(crate) struct Token {
+    pub token: String,
+    pub ttl: Duration,
+    /// A refresh token, when asked for one (`offline`) and given.
+    pub refresh: Option<String>,
 }
 
 /// Asks the realm for a token for `scope`. An identity token is exchanged with the OAuth2
 /// `refresh_token` grant (POST), falling back to GET when the server has no OAuth endpoint
-/// (404), as Docker does; GET sends basic auth when a username or password is given.
+/// (404), as Docker does; GET sends basic auth when a username or password is given. An empty
+/// `scope` asks for none (a login); `offline` asks for a refresh token too, as `docker login`
+/// does.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     realm: &Url,
@@ -174,7 +187,8 @@ pub(crate) async fn fetch_token(
     scope: &str,
     creds: &Credentials,
     registry: &str,
-) -> Result<(String, Duration)> {
+    offline: bool,
+) -> Result<Token> {
     let fail = |source| Error::Http {
         url: realm.to_string(),
         source,
@@ -202,11 +216,15 @@ pub(crate) async fn fetch_token(
                 if let Some(s) = service {
                     q.append_pair("service", s);
                 }
-                for s in scope.split(' ') {
+                for s in scope.split(' ').filter(|s| !s.is_empty()) {
                     q.append_pair("scope", s);
                 }
                 if !creds.username.is_empty() {
                     q.append_pair("account", &creds.username);
+                }
+                if offline {
+                    q.append_pair("offline_token", "true");
+                    q.append_pair("client_id", "rdocker");
                 }
             }
             let mut req = http.get(url);
@@ -249,8 +267,11 @@ pub(crate) async fn fetch_token(
             realm: realm.to_string(),
         });
     }
-    let ttl = t.expires_in.map_or(DEFAULT_TOKEN_TTL, Duration::from_secs);
-    Ok((token, ttl))
+    Ok(Token {
+        token,
+        ttl: t.expires_in.map_or(DEFAULT_TOKEN_TTL, Duration::from_secs),
+        refresh: (!t.refresh_token.is_empty()).then_some(t.refresh_token),
+    })
 }
 
 /// The OAuth2 `refresh_token` grant's form body. (Built apart: the serializer is not `Send`.)

@@ -36,10 +36,10 @@ pub struct Client {
 
 #[derive(Clone)]
 pub(crate) struct Host {
-    name: String,
-    base: Url,
-    insecure: bool,
-    challenge: Option<Challenge>,
+    pub(crate) name: String,
+    pub(crate) base: Url,
+    pub(crate) insecure: bool,
+    pub(crate) challenge: Option<Challenge>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -142,7 +142,7 @@ impl Client {
     }
 
     /// The registry's base URL and challenge, from a `GET /v2/` ping on first contact.
-    async fn host(&self, name: &str) -> Result<Host> {
+    pub(crate) async fn host(&self, name: &str) -> Result<Host> {
         if let Some(h) = self.lock_hosts().get(name) {
             return Ok(h.clone());
         }
@@ -297,33 +297,15 @@ impl Client {
                 (v.ok_or_else(|| bad_token(host))?, None)
             }
             "bearer" => {
-                let realm = ch.params.get("realm").ok_or_else(|| Error::Unauthorized {
-                    registry: host.name.clone(),
-                    message: "bearer challenge without a realm".into(),
-                })?;
-                let realm = Url::parse(realm).map_err(|_| Error::InsecureRealm {
-                    realm: realm.clone(),
-                })?;
-                let realm_host = match realm.port() {
-                    Some(p) => format!("{}:{p}", realm.host_str().unwrap_or_default()),
-                    None => realm.host_str().unwrap_or_default().to_string(),
-                };
-                let realm_insecure = self.is_insecure(&realm_host);
-                let plain = realm.scheme() != "https";
-                if (plain && !realm_insecure && !creds.is_empty())
-                    || !matches!(realm.scheme(), "https" | "http")
-                {
-                    return Err(Error::InsecureRealm {
-                        realm: realm.to_string(),
-                    });
-                }
+                let (realm, realm_insecure) = self.token_realm(host, ch, creds)?;
                 let service = ch.params.get("service").map(String::as_str);
                 let http = self.http_for(realm_insecure);
-                let (token, ttl) =
-                    auth::fetch_token(http, &realm, service, &key.scope, creds, &host.name).await?;
+                let t =
+                    auth::fetch_token(http, &realm, service, &key.scope, creds, &host.name, false)
+                        .await?;
                 debug!(registry = %host.name, scope = %key.scope, "token obtained");
-                let v = auth::sensitive(&format!("Bearer {token}"));
-                (v.ok_or_else(|| bad_token(host))?, Some(ttl))
+                let v = auth::sensitive(&format!("Bearer {}", t.token));
+                (v.ok_or_else(|| bad_token(host))?, Some(t.ttl))
             }
             _ => return Ok(None),
         };
@@ -345,6 +327,37 @@ impl Client {
         Ok(Some(value))
     }
 
+    /// The token realm of bearer challenge `ch` and whether it may be spoken to insecurely;
+    /// credentials never go to a plain-HTTP realm that is not an insecure registry.
+    pub(crate) fn token_realm(
+        &self,
+        host: &Host,
+        ch: &Challenge,
+        creds: &Credentials,
+    ) -> Result<(Url, bool)> {
+        let realm = ch.params.get("realm").ok_or_else(|| Error::Unauthorized {
+            registry: host.name.clone(),
+            message: "bearer challenge without a realm".into(),
+        })?;
+        let realm = Url::parse(realm).map_err(|_| Error::InsecureRealm {
+            realm: realm.clone(),
+        })?;
+        let realm_host = match realm.port() {
+            Some(p) => format!("{}:{p}", realm.host_str().unwrap_or_default()),
+            None => realm.host_str().unwrap_or_default().to_string(),
+        };
+        let realm_insecure = self.is_insecure(&realm_host);
+        let plain = realm.scheme() != "https";
+        if (plain && !realm_insecure && !creds.is_empty())
+            || !matches!(realm.scheme(), "https" | "http")
+        {
+            return Err(Error::InsecureRealm {
+                realm: realm.to_string(),
+            });
+        }
+        Ok((realm, realm_insecure))
+    }
+
     fn cached(&self, key: &TokenKey) -> Option<HeaderValue> {
         let mut tokens = self.tokens.lock().expect("token cache lock poisoned");
         match tokens.get(key) {
@@ -361,7 +374,7 @@ impl Client {
         self.hosts.lock().expect("host cache lock poisoned")
     }
 
-    fn http_for(&self, insecure: bool) -> &reqwest::Client {
+    pub(crate) fn http_for(&self, insecure: bool) -> &reqwest::Client {
         if insecure {
             &self.http_insecure
         } else {

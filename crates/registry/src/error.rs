@@ -39,6 +39,14 @@ pub enum Error {
         /// What the server said, or `authentication required`.
         message: String,
     },
+    /// A login was refused: the registry's `/v2/` did not answer 200 with the credentials.
+    #[error("login attempt to {url} failed with status: {status}")]
+    LoginFailed {
+        /// The `/v2/` URL tried.
+        url: String,
+        /// Its status, e.g. `401 Unauthorized`.
+        status: String,
+    },
     /// A token realm would receive credentials over plain HTTP on a host not marked insecure.
     #[error("refusing to send credentials to insecure token realm {realm}")]
     InsecureRealm {

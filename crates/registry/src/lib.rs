@@ -16,6 +16,7 @@ mod client;
 mod credentials;
 mod digest;
 mod error;
+mod login;
 mod manifest;
 mod platform;
 mod pull;

@@ -3,7 +3,8 @@ use std::fmt;
 
 const DEFAULT_DOMAIN: &str = "docker.io";
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
-const DEFAULT_API_HOST: &str = "registry-1.docker.io";
+/// Docker Hub's API host.
+pub(crate) const DEFAULT_API_HOST: &str = "registry-1.docker.io";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
 
 /// An image reference in Docker's normal form: `busybox` is registry `docker.io`, repository

@@ -7,6 +7,7 @@ mod commit;
 mod delete;
 mod import;
 mod ingest;
+mod login;
 mod pull;
 mod push;
 

@@ -732,7 +732,7 @@ pub(super) fn registry_error(e: registry::Error) -> ServiceError {
         | E::InvalidDigest(_)
         | E::InvalidAuthHeader(_)
         | E::NoMatchingPlatform { .. } => ServiceError::invalid(e.to_string()),
-        E::Unauthorized { .. } => {
+        E::Unauthorized { .. } | E::LoginFailed { .. } => {
             ServiceError::new(crate::error::ErrorKind::Unauthorized, e.to_string())
         }
         E::InsecureRealm { .. }

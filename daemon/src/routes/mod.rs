@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -38,6 +38,7 @@ pub fn app(
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
+        .route("/auth", post(system::auth))
         .merge(containers::routes())
         .merge(images::routes())
         .fallback(not_found)

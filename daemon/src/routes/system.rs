@@ -29,3 +29,13 @@ pub async fn info(State(d): State<Arc<Daemon>>) -> ApiResult<Json<api::system::I
 pub async fn df(State(d): State<Arc<Daemon>>) -> ApiResult<Json<api::system::DiskUsage>> {
     Ok(Json(d.disk_usage().await?))
 }
+
+/// `POST /auth`: `docker login`'s check of credentials against a registry.
+pub async fn auth(
+    State(d): State<Arc<Daemon>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<api::system::AuthResponse>> {
+    let config: api::system::AuthConfig = serde_json::from_slice(&body)
+        .map_err(|e| super::error::ApiError::invalid(format!("invalid auth configuration: {e}")))?;
+    Ok(Json(d.images.login(config).await?))
+}
