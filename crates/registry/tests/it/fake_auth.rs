@@ -93,8 +93,9 @@ fn registry(fx: Arc<Fixture>, o: Opts) -> impl Fn(&Req) -> Resp + Send + Sync + 
     }
 }
 
-/// `/token` answers `{"token":"x"}`, `/oauth` answers `{"access_token":"x"}`; a request with
-/// basic auth other than u:p is refused.
+/// `/token` answers `{"token":"x"}`, `/oauth` answers `{"access_token":"x"}` (plus
+/// `"refresh_token":"rt"` when asked `offline_token=true`); a request with basic auth other
+/// than u:p is refused.
 fn token_server(req: &Req) -> Resp {
     if req.method == "POST" && !String::from_utf8_lossy(&req.body).contains("refresh_token=rt") {
         return Resp::new(401);
@@ -108,9 +109,14 @@ fn token_server(req: &Req) -> Resp {
     } else {
         "token"
     };
+    // A login asks for a refresh token too.
+    let refresh = match req.target.contains("offline_token=true") {
+        true => r#","refresh_token":"rt""#,
+        false => "",
+    };
     Resp::new(200)
         .header("Content-Type", "application/json")
-        .body(format!(r#"{{"{field}":"x","expires_in":300}}"#))
+        .body(format!(r#"{{"{field}":"x","expires_in":300{refresh}}}"#))
 }
 
 fn u_p() -> Credentials {
@@ -430,4 +436,50 @@ async fn a_mount_asks_for_the_source_repository_too() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn login_answers_the_challenge_and_returns_the_refresh_token() {
+    bounded(async {
+        let wrong = Credentials {
+            password: "bad".into(),
+            ..u_p()
+        };
+        let client = Client::new(vec![]);
+
+        let (reg, tokens, r, _) = start("/token", opts(bearer())).await;
+        let identity = client.login(&r.registry, &u_p()).await.unwrap();
+        assert_eq!(identity.as_deref(), Some("rt"));
+        let t = tokens.requests();
+        assert_eq!(t.len(), 1);
+        let target = &t[0].target;
+        for part in ["offline_token=true", "account=u", "service=fake-registry"] {
+            assert!(target.contains(part), "{target}");
+        }
+        assert!(
+            !target.contains("scope="),
+            "a login asks for no scope: {target}"
+        );
+        let last = reg.requests().last().cloned().expect("requests");
+        assert_eq!(
+            (last.path(), last.header("authorization")),
+            ("/v2/", Some("Bearer x"))
+        );
+        let refused = client.login(&r.registry, &wrong).await;
+        assert!(
+            matches!(refused, Err(Error::Unauthorized { .. })),
+            "{refused:?}"
+        );
+
+        let (_reg, _tokens, r, _) = start("/token", opts(Gate::Basic)).await;
+        assert_eq!(client.login(&r.registry, &u_p()).await.unwrap(), None);
+        match client.login(&r.registry, &wrong).await {
+            Err(Error::LoginFailed { url, status }) => {
+                assert_eq!(url, format!("http://{}/v2/", r.registry));
+                assert_eq!(status, "401 Unauthorized");
+            }
+            other => panic!("expected a refused login, got {other:?}"),
+        }
+    })
+    .await
 }
