@@ -143,6 +143,99 @@ fn config_file() -> Option<PathBuf> {
     Some(dir.join("config.json"))
 }
 
+fn read_config(path: &std::path::Path) -> anyhow::Result<Value> {
+    match std::fs::read(path) {
+        Ok(b) if !b.iter().all(u8::is_ascii_whitespace) => serde_json::from_slice(&b)
+            .map_err(|e| anyhow::anyhow!("loading config file {}: {e}", path.display())),
+        Ok(_) => Ok(serde_json::json!({})),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+        Err(e) => Err(anyhow::anyhow!(
+            "loading config file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes the config file whole (temp file, then rename), readable by its owner only.
+fn write_config(path: &std::path::Path, config: &Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .expect("the config file is inside a directory");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".config.json.{}", std::process::id()));
+    let text = serde_json::to_vec_pretty(config).expect("JSON values always serialise");
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!("saving config file {}: {e}", path.display());
+    }
+    Ok(())
+}
+
+/// Keeps `cfg` as the credentials of `server` in the config file (the rest of the file as it
+/// was), as the docker CLI's file store does: `auth` is `base64(user:password)`, an identity
+/// token goes beside it. Returns the file's path.
+pub fn store(server: &str, cfg: &AuthConfig) -> anyhow::Result<PathBuf> {
+    let path = config_file().ok_or_else(|| anyhow::anyhow!("no DOCKER_CONFIG or HOME"))?;
+    let mut config = read_config(&path)?;
+    let mut entry = serde_json::Map::new();
+    let pair = format!("{}:{}", cfg.username, cfg.password);
+    entry.insert(
+        "auth".into(),
+        Value::String(encode_with(pair.as_bytes(), STD)),
+    );
+    if !cfg.identitytoken.is_empty() {
+        entry.insert(
+            "identitytoken".into(),
+            Value::String(cfg.identitytoken.clone()),
+        );
+    }
+    let root = config
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("config file {} is not a JSON object", path.display()))?;
+    let auths = root
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !auths.is_object() {
+        *auths = Value::Object(Default::default());
+    }
+    auths
+        .as_object_mut()
+        .expect("made an object above")
+        .insert(server.to_string(), Value::Object(entry));
+    write_config(&path, &config)?;
+    Ok(path)
+}
+
+/// Forgets the credentials of `server` (and of other spellings of its host, such as
+/// `https://host/v1/`); returns whether there were any.
+pub fn erase(server: &str) -> anyhow::Result<bool> {
+    let Some(path) = config_file() else {
+        return Ok(false);
+    };
+    let mut config = read_config(&path)?;
+    let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) else {
+        return Ok(false);
+    };
+    let host = convert_to_hostname(server).to_string();
+    let before = auths.len();
+    auths.retain(|k, _| k != server && (server == INDEX_SERVER || convert_to_hostname(k) != host));
+    if auths.len() == before {
+        return Ok(false);
+    }
+    write_config(&path, &config)?;
+    Ok(true)
+}
+
 /// `X-Registry-Auth` for pulling or pushing `reference`.
 pub fn registry_auth(reference: &Reference) -> String {
     let config = config_file()

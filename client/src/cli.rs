@@ -14,6 +14,7 @@ use crate::commands::{
     inspect::InspectArgs,
     kill::KillArgs,
     load::LoadArgs,
+    login::{LoginArgs, LogoutArgs},
     logs::LogsArgs,
     prune::{ContainerPruneArgs, ImagePruneArgs},
     ps::PsArgs,
@@ -197,6 +198,10 @@ pub enum Command {
     Pull(Lazy<PullArgs>),
     /// Upload an image to a registry
     Push(Lazy<PushArgs>),
+    /// Authenticate to a registry
+    Login(Lazy<LoginArgs>),
+    /// Log out from a registry
+    Logout(Lazy<LogoutArgs>),
     /// Load an image from a tar archive or STDIN
     Load(Lazy<LoadArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)

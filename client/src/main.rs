@@ -43,6 +43,8 @@ async fn dispatch(client: &http::Client, command: Command) -> anyhow::Result<i32
         Command::Info(a) => commands::info::run(client, a.0).await,
         Command::Pull(a) => commands::pull::run(client, a.0).await,
         Command::Push(a) => commands::push::run(client, a.0).await,
+        Command::Login(a) => commands::login::run_login(client, a.0).await,
+        Command::Logout(a) => commands::login::run_logout(a.0).await,
         Command::Load(a) => commands::load::run(client, a.0).await,
         Command::Save(a) => commands::save::run(client, a.0).await,
         Command::Tag(a) => commands::tag::run(client, a.0).await,

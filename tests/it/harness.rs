@@ -74,7 +74,7 @@ pub struct TestDaemon {
     pub sock: PathBuf,
     pub cgroup_parent: String,
     pub driver: String,
-    docker_config: PathBuf,
+    pub docker_config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -218,12 +218,14 @@ impl TestDaemon {
         cmd::run(self.docker_command(args), Some(stdin), CMD_TIMEOUT)
     }
 
-    /// Our own client, with `-H` and no host variables in its environment.
+    /// Our own client, with `-H`, no host variables in its environment, and the docker CLI's
+    /// private config dir (where both keep registry credentials).
     pub fn rdocker_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(workspace_bin("rdocker"));
         c.arg("-H")
             .arg(self.host())
             .args(args)
+            .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("DOCKER_HOST")
             .env_remove("RDOCKER_HOST");
         c

@@ -729,3 +729,62 @@ fn login_then_push_and_pull_with_credentials() {
         denied.replace("{}", &r.name("private/bb"))
     );
 }
+
+/// `rdocker login` keeps the credentials where the docker CLI does (and reads them back for
+/// its own push and pull); `rdocker logout` forgets them.
+#[test]
+fn rdocker_login_push_pull_logout() {
+    let r = Registry::start_with_password();
+    let d = TestDaemon::start();
+    let login = |password: &str| {
+        d.rdocker_stdin(
+            &["login", "-u", "u", "--password-stdin", &r.addr],
+            format!("{password}\n").as_bytes(),
+        )
+    };
+    let out = login("wrong");
+    assert_eq!(out.code(), 1, "{}", out.out());
+    assert!(
+        out.err().contains("failed with status: 401 Unauthorized"),
+        "{}",
+        out.err()
+    );
+    let config = d.docker_config.join("config.json");
+    assert!(!config.exists(), "refused credentials were stored");
+
+    assert_eq!(login("s3cret").ok("rdocker login"), "Login Succeeded\n");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&fs::read(&config).expect("config.json")).expect("JSON");
+    // base64("u:s3cret"), as the docker CLI stores it.
+    assert_eq!(stored["auths"][r.addr.as_str()]["auth"], "dTpzM2NyZXQ=");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&config)
+        .expect("stat config")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let name = r.name("mine/bb:1");
+    d.rdocker(&["tag", "busybox", &name]).ok("rdocker tag");
+    let out = d
+        .rdocker(&["push", &name])
+        .ok("rdocker push with credentials");
+    assert!(
+        out.contains("Pushed") || out.contains("Mounted from"),
+        "{out}"
+    );
+    d.rdocker(&["rmi", &name]).ok("rdocker rmi");
+    // The docker CLI finds what rdocker stored.
+    let out = d
+        .docker(&["pull", &name])
+        .ok("docker pull with rdocker's credentials");
+    assert!(out.contains("Status: "), "{out}");
+
+    let out = d.rdocker(&["logout", &r.addr]).ok("rdocker logout");
+    assert_eq!(out, format!("Removing login credentials for {}\n", r.addr));
+    let out = d.rdocker(&["logout", &r.addr]).ok("rdocker logout again");
+    assert_eq!(out, format!("Not logged in to {}\n", r.addr));
+    d.rdocker(&["rmi", &name]).ok("rdocker rmi");
+    let out = d.rdocker(&["pull", &name]);
+    assert_eq!(out.code(), 1, "pull after logout: {}", out.out());
+}

@@ -735,9 +735,10 @@ pub(super) fn registry_error(e: registry::Error) -> ServiceError {
         E::Unauthorized { .. } | E::LoginFailed { .. } => {
             ServiceError::new(crate::error::ErrorKind::Unauthorized, e.to_string())
         }
+        // The registry's own words (`unauthorized: …`, `denied: …`), as dockerd shows them.
+        E::Registry { .. } => ServiceError::internal(e.to_string()),
         E::InsecureRealm { .. }
         | E::NoToken { .. }
-        | E::Registry { .. }
         | E::Http { .. }
         | E::DigestMismatch { .. }
         | E::SizeMismatch { .. }
