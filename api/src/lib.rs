@@ -1,6 +1,7 @@
 //! Docker Engine API types, version constants and stream framing, shared by rdockerd and rdocker.
 //!
-//! serde only: this crate must not depend on tokio, axum or nix. Type and field names follow the
+//! serde (and chrono, for Docker's time values) only: this crate must not depend on tokio, axum
+//! or nix. Type and field names follow the
 //! Docker Engine API (see `shared/reference/docker-engine-api-v1.50.yaml`) so that the docker CLI
 //! and SDKs read our answers unchanged.
 #![forbid(unsafe_code)]
@@ -10,6 +11,7 @@ pub mod image;
 pub mod serde_ext;
 pub mod stdcopy;
 pub mod system;
+pub mod timestamp;
 pub mod units;
 
 pub use serde_ext::Filters;

@@ -60,6 +60,15 @@ impl Filters {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Docker's `MatchKVList`: every value of `key` (`k`, or `k=v`) names a label of `labels`
+    /// (with that value). True when `key` is not given.
+    pub fn match_labels(&self, key: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.get(key).iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+            None => labels.contains_key(l.as_str()),
+        })
+    }
+
     /// Keys present that are not in `allowed`.
     pub fn unknown_keys<'a>(&'a self, allowed: &[&str]) -> Vec<&'a str> {
         self.0

@@ -1,8 +1,7 @@
-//! Parsers for docker's flag values: memory units, CPUs, env files, labels, filters, log
-//! timestamps and image references. Pure functions, so the quirks are unit-tested here.
+//! Parsers for docker's flag values: memory units, CPUs, env files, labels, filters and image
+//! references (log timestamps: `api::timestamp`). Pure functions, so the quirks are unit-tested here.
 
 use api::Filters;
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
 
 /// go-units `RAMInBytes` (its `parseSize`): a number, an optional space, then an optional
@@ -129,75 +128,6 @@ pub fn parse_filters(flags: &[String]) -> Result<Filters, String> {
     Ok(f)
 }
 
-/// Go's `time.ParseDuration` for what users type: `42m`, `1h30m`, `1.5h`, `10s`, `300ms`.
-pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut rest = s;
-    let mut total = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
-
-/// docker's `timetypes.GetTimestamp` for `--since`/`--until`: a relative duration, an RFC 3339
-/// time, a local `2006-01-02[T15:04:05]`, or a unix timestamp passed through.
-pub fn parse_log_time(value: &str, now: DateTime<Utc>) -> Result<String, String> {
-    if value != "0" {
-        if let Some(d) = parse_go_duration(value) {
-            let t = now - chrono::Duration::milliseconds((d * 1000.0) as i64);
-            return Ok(t.timestamp().to_string());
-        }
-    }
-    let stamp = |t: DateTime<Utc>| format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos());
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(stamp(t.with_timezone(&Utc)));
-    }
-    let local = |n: NaiveDateTime| {
-        Local
-            .from_local_datetime(&n)
-            .single()
-            .map(|t| t.with_timezone(&Utc))
-    };
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Some(t) = NaiveDateTime::parse_from_str(value, fmt)
-            .ok()
-            .and_then(local)
-        {
-            return Ok(stamp(t));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0).and_then(local) {
-            return Ok(stamp(t));
-        }
-    }
-    if value.chars().all(|c| c.is_ascii_digit() || c == '.') && !value.is_empty() {
-        return Ok(value.to_string());
-    }
-    Err(format!(
-        "failed to parse value as time or duration: \"{value}\""
-    ))
-}
-
 /// Splits `name[:tag]` (a `:` after the last `/` is the tag); digests stay in the name.
 pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     if reference.contains('@') {
@@ -278,28 +208,6 @@ mod tests {
             r#"{"label":{"a=b":true},"name":{"web":true},"status":{"exited":true}}"#
         );
         assert!(parse_filters(&["nope".into()]).is_err());
-    }
-
-    #[test]
-    fn log_times() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T01:00:00Z")
-            .expect("valid")
-            .with_timezone(&Utc);
-        assert_eq!(
-            parse_log_time("42m", now),
-            Ok((now.timestamp() - 42 * 60).to_string())
-        );
-        assert_eq!(
-            parse_log_time("1h30m", now),
-            Ok((now.timestamp() - 5400).to_string())
-        );
-        assert_eq!(
-            parse_log_time("2026-01-01T00:00:00Z", now),
-            Ok(format!("{}.000000000", now.timestamp() - 3600))
-        );
-        assert_eq!(parse_log_time("1484594583", now), Ok("1484594583".into()));
-        assert!(parse_log_time("yesterday", now).is_err());
-        assert_eq!(parse_go_duration("300ms"), Some(0.3));
     }
 
     #[test]

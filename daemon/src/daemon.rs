@@ -1,9 +1,10 @@
 //! The `Daemon`: the services and drivers of one rdockerd, composed once at start.
 
 use crate::container::ContainerService;
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
 use crate::image::ImageService;
 use crate::paths::Paths;
+use crate::prune::PruneFilter;
 use api::image::ImageDeleteItem;
 use api::system::{ComponentVersion, Info, Platform, Version};
 use execdriver::ExecDriver;
@@ -94,17 +95,26 @@ impl Daemon {
         Ok(id.to_string())
     }
 
-    /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`.
+    /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`, as
+    /// far as the `until` and `label` filters let them go.
     pub async fn prune_images(
         &self,
         filters: &api::Filters,
     ) -> Result<api::image::ImagePruneResponse> {
-        let all = filters
-            .get("dangling")
-            .iter()
-            .any(|v| v == "false" || v == "0");
+        let filter = PruneFilter::parse(filters, &["dangling"])?;
+        // As Docker reads it: any `false`/`0` means every unused image, else `true`/`1` must be
+        // among the values (the CLI adds `true` to what the user gave without `-a`).
+        let dangling = filters.get("dangling");
+        let has = |a: &str, b: &str| dangling.iter().any(|v| v == a || v == b);
+        let all = has("false", "0");
+        if !dangling.is_empty() && !all && !has("true", "1") {
+            return Err(ServiceError::invalid(format!(
+                "invalid filter 'dangling={}'",
+                dangling.join(",")
+            )));
+        }
         let users = self.containers.image_users();
-        self.images.prune(all, users).await
+        self.images.prune(all, filter, users).await
     }
 
     /// `GET /system/df`: images (with shared sizes and container counts), containers with

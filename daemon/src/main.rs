@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod image;
 mod paths;
+mod prune;
 mod routes;
 mod stream;
 

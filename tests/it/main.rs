@@ -19,6 +19,7 @@ mod inspect;
 mod isolation;
 mod lifecycle;
 mod lineage;
+mod prune;
 mod registry;
 mod restart;
 mod run;

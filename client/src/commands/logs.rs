@@ -2,8 +2,8 @@
 
 use crate::attach::stream_output;
 use crate::http::{path_escape, query, Client, StreamReader};
-use crate::parse::parse_log_time;
 use api::container::ContainerInspect;
+use api::timestamp::get_timestamp;
 use chrono::Utc;
 use hyper::Method;
 
@@ -36,10 +36,10 @@ fn logs_query(args: &LogsArgs) -> anyhow::Result<String> {
     let now = Utc::now();
     let mut q = vec![("stdout", "1".to_string()), ("stderr", "1".to_string())];
     if let Some(s) = &args.since {
-        q.push(("since", parse_log_time(s, now).map_err(anyhow::Error::msg)?));
+        q.push(("since", get_timestamp(s, now).map_err(anyhow::Error::msg)?));
     }
     if let Some(u) = &args.until {
-        q.push(("until", parse_log_time(u, now).map_err(anyhow::Error::msg)?));
+        q.push(("until", get_timestamp(u, now).map_err(anyhow::Error::msg)?));
     }
     for (on, key) in [
         (args.timestamps, "timestamps"),

@@ -268,10 +268,7 @@ fn matches(c: &Container, f: &Filters, ancestors: &[String]) -> bool {
         && (f.get("ancestor").is_empty()
             || ancestors.contains(&c.image)
             || f.get("ancestor").contains(&c.config.image))
-        && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => c.config.labels.get(k).map(String::as_str) == Some(v),
-            None => c.config.labels.contains_key(l.as_str()),
-        })
+        && f.match_labels("label", &c.config.labels)
 }
 
 /// Docker's `Status` column: `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.

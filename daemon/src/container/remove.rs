@@ -2,6 +2,7 @@
 
 use super::{Container, ContainerService, Entry};
 use crate::error::{blocking, Result, ServiceError};
+use crate::prune::PruneFilter;
 use api::container::PruneResponse;
 use nix::sys::signal::Signal;
 use std::sync::Arc;
@@ -102,12 +103,19 @@ impl ContainerService {
         crate::image::gc_layers(&self.images, self.graph.as_ref());
     }
 
-    /// Removes every stopped container.
-    pub async fn prune(self: &Arc<Self>) -> Result<PruneResponse> {
+    /// Removes every stopped container that `filter` allows.
+    pub async fn prune(self: &Arc<Self>, filter: PruneFilter) -> Result<PruneResponse> {
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
         for e in self.entries() {
             if e.life.borrow().running {
+                continue;
+            }
+            let allowed = {
+                let c = e.data();
+                filter.allows(Some(&c.created), &c.config.labels)
+            };
+            if !allowed {
                 continue;
             }
             let size = self.rw_size(&e.snapshot()).unwrap_or(0);

@@ -4,6 +4,7 @@
 
 use super::{gc_layers, is_id_reference, ImageService, ImageUsers};
 use crate::error::{blocking, Result, ServiceError};
+use crate::prune::PruneFilter;
 use api::image::{ImageDeleteItem, ImagePruneResponse};
 use image::{Digest, Reference};
 use std::sync::Arc;
@@ -144,11 +145,12 @@ impl ImageService {
     }
 
     /// `POST /images/prune`: deletes dangling images (or, with `all`, every image) that no
-    /// container uses, and the untagged images they were committed from. Reclaimed space
+    /// container uses and `filter` allows, and the untagged images they were committed from. Reclaimed space
     /// counts only released layers.
     pub async fn prune(
         self: &Arc<Self>,
         all: bool,
+        filter: PruneFilter,
         users: ImageUsers,
     ) -> Result<ImagePruneResponse> {
         let svc = self.clone();
@@ -165,8 +167,11 @@ impl ImageService {
             images.sort_by(|a, b| b.cmp(a));
             for (_, id) in images {
                 let tags = svc.store.references(&id);
-                let deletable = svc.store.get(&id).is_ok() // not deleted as a parent already
-                    && (all || tags.is_empty())
+                let Ok(cfg) = svc.store.get(&id) else {
+                    continue; // deleted as a parent already
+                };
+                let deletable = (all || tags.is_empty())
+                    && filter.allows(cfg.created.as_deref(), &super::image_labels(&cfg))
                     && svc.store.children(&id).is_empty()
                     && !users.contains_key(id.as_str());
                 if !deletable {

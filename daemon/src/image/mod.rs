@@ -122,14 +122,7 @@ impl ImageService {
                 continue;
             }
             let labels = image_labels(cfg);
-            let label_ok = filters
-                .get("label")
-                .iter()
-                .all(|l| match l.split_once('=') {
-                    Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-                    None => labels.contains_key(l.as_str()),
-                });
-            if !label_ok {
+            if !filters.match_labels("label", &labels) {
                 continue;
             }
             let refs = self.store.references(id);
@@ -413,7 +406,7 @@ fn created_secs(cfg: &ImageConfig) -> i64 {
 }
 
 /// The labels of an image's default container config.
-fn image_labels(cfg: &ImageConfig) -> BTreeMap<String, String> {
+pub(crate) fn image_labels(cfg: &ImageConfig) -> BTreeMap<String, String> {
     cfg.config
         .as_ref()
         .and_then(|c| serde_json::from_value::<ContainerConfig>(c.clone()).ok())

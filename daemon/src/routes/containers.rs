@@ -5,6 +5,7 @@ use super::hijack;
 use super::query::{filters, flag, int, text, Q};
 use crate::container::{ListOptions, LogOptions, WaitCondition};
 use crate::daemon::Daemon;
+use crate::prune::PruneFilter;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -93,8 +94,9 @@ async fn remove(State(d): D, Path(id): Path<String>, Query(q): Query<Q>) -> ApiR
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(d): D) -> ApiResult<Response> {
-    Ok(Json(d.containers.prune().await?).into_response())
+async fn prune(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
+    let filter = PruneFilter::parse(&filters(&q)?, &[])?;
+    Ok(Json(d.containers.prune(filter).await?).into_response())
 }
 
 async fn resize(State(d): D, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
