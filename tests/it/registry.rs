@@ -622,16 +622,90 @@ impl Registry {
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
                         "size": gz.len(), "digest": layer}],
         });
+        let media_type = "application/vnd.docker.distribution.manifest.v2+json";
+        self.put_manifest(repo, tag, media_type, &manifest);
+    }
+
+    /// Uploads `manifest` (of `media_type`) as `repo:reference`; returns its digest.
+    fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: &serde_json::Value,
+    ) -> String {
+        let body = serde_json::to_vec(manifest).expect("manifest json");
         let mut c = Command::new("curl");
         c.args(["-sf", "-X", "PUT", "--data-binary", "@-"])
-            .args([
-                "-H",
-                "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
-            ])
-            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", self.addr));
-        let body = serde_json::to_vec(&manifest).expect("manifest json");
+            .args(["-H", &format!("Content-Type: {media_type}")])
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{reference}",
+                self.addr
+            ));
         cmd::run(c, Some(&body), CMD_TIMEOUT).ok("manifest upload");
+        imagetar::digest(&body)
     }
+}
+
+/// An OCI index of two platforms pulls the daemon's own (with a gzip and a zstd layer), and
+/// names the image by the index's digest, as Docker does.
+#[test]
+fn an_oci_index_pulls_the_hosts_platform() {
+    let r = Registry::start();
+    let d = TestDaemon::start();
+    let busybox = fs::read(crate::harness::busybox_tar()).expect("busybox tar");
+    let oci = "application/vnd.oci.image";
+    let mut manifests = Vec::new();
+    for arch in [imagetar::host_arch(), "riscv64"] {
+        let marker = imagetar::LayerTar::new()
+            .file("arch", arch.as_bytes())
+            .finish();
+        let base = imagetar::compress(&busybox, imagetar::Compression::Gzip);
+        let top = imagetar::compress(&marker, imagetar::Compression::Zstd);
+        let diff_ids = [imagetar::digest(&busybox), imagetar::digest(&marker)];
+        let config = String::from_utf8(imagetar::config(&diff_ids, &["cat", "/arch"]))
+            .expect("config is JSON")
+            .replace(imagetar::host_arch(), arch)
+            .into_bytes();
+        let layer = |blob: &[u8], kind: &str| {
+            serde_json::json!({"mediaType": format!("{oci}.layer.v1.tar+{kind}"),
+                               "size": blob.len(), "digest": r.put_blob("multi", blob)})
+        };
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": format!("{oci}.manifest.v1+json"),
+            "config": {"mediaType": format!("{oci}.config.v1+json"), "size": config.len(),
+                       "digest": r.put_blob("multi", &config)},
+            "layers": [layer(&base, "gzip"), layer(&top, "zstd")],
+        });
+        let size = serde_json::to_vec(&manifest).expect("json").len();
+        let media_type = format!("{oci}.manifest.v1+json");
+        let digest = r.put_manifest(
+            "multi",
+            &imagetar::digest(&serde_json::to_vec(&manifest).expect("json")),
+            &media_type,
+            &manifest,
+        );
+        manifests.push(
+            serde_json::json!({"mediaType": media_type, "size": size, "digest": digest,
+                                          "platform": {"os": "linux", "architecture": arch}}),
+        );
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": format!("{oci}.index.v1+json"),
+        "manifests": manifests,
+    });
+    let index_digest = r.put_manifest("multi", "1", &format!("{oci}.index.v1+json"), &index);
+
+    let name = r.name("multi:1");
+    let out = d.docker(&["pull", &name]).ok("docker pull of an index");
+    assert!(out.contains(&format!("Digest: {index_digest}")), "{out}");
+    let out = d.docker(&["run", "--rm", &name]);
+    assert_eq!(out.ok("run the pulled image"), imagetar::host_arch());
+    let digests = d.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &name]);
+    let want = format!("[\"{}@{index_digest}\"]\n", r.name("multi"));
+    assert_eq!(digests.ok("inspect RepoDigests"), want);
 }
 
 /// An image whose config names another diff id than its layer's content (the blob itself
