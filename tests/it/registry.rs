@@ -678,14 +678,10 @@ fn an_oci_index_pulls_the_hosts_platform() {
                        "digest": r.put_blob("multi", &config)},
             "layers": [layer(&base, "gzip"), layer(&top, "zstd")],
         });
-        let size = serde_json::to_vec(&manifest).expect("json").len();
+        let body = serde_json::to_vec(&manifest).expect("manifest json");
+        let (size, digest) = (body.len(), imagetar::digest(&body));
         let media_type = format!("{oci}.manifest.v1+json");
-        let digest = r.put_manifest(
-            "multi",
-            &imagetar::digest(&serde_json::to_vec(&manifest).expect("json")),
-            &media_type,
-            &manifest,
-        );
+        r.put_manifest("multi", &digest, &media_type, &manifest);
         manifests.push(
             serde_json::json!({"mediaType": media_type, "size": size, "digest": digest,
                                           "platform": {"os": "linux", "architecture": arch}}),
