@@ -4,6 +4,8 @@
 //! (`credsStore`, `credHelpers`) are not consulted.
 
 use crate::reference::{Reference, DEFAULT_DOMAIN};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -31,50 +33,15 @@ pub struct AuthConfig {
     pub registrytoken: String,
 }
 
-const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn encode_with(data: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Go's `base64.URLEncoding` (padded).
+/// Go's `base64.URLEncoding` (padded), as `X-Registry-Auth` is encoded.
 pub fn base64_url(data: &[u8]) -> String {
-    encode_with(data, URL)
+    URL_SAFE.encode(data)
 }
 
-/// Go's `base64.StdEncoding.DecodeString`, as the config file's `auth` field is stored.
+/// Go's `base64.StdEncoding.DecodeString`, as the config file's `auth` field is stored
+/// (padding optional here).
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = STD.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    STANDARD_NO_PAD.decode(s.trim_end_matches('=')).ok()
 }
 
 /// docker's `ConvertToHostname`: `https://host:port/path` → `host:port`.
@@ -189,10 +156,7 @@ pub fn store(server: &str, cfg: &AuthConfig) -> anyhow::Result<PathBuf> {
     let mut config = read_config(&path)?;
     let mut entry = serde_json::Map::new();
     let pair = format!("{}:{}", cfg.username, cfg.password);
-    entry.insert(
-        "auth".into(),
-        Value::String(encode_with(pair.as_bytes(), STD)),
-    );
+    entry.insert("auth".into(), Value::String(STANDARD.encode(pair)));
     if !cfg.identitytoken.is_empty() {
         entry.insert(
             "identitytoken".into(),
