@@ -77,7 +77,8 @@ pub trait GraphDriver: Send + Sync {
     /// The directory holding this layer's own files (the daemon writes the init layer here).
     fn diff_dir(&self, id: &LayerId) -> Result<PathBuf>;
     /// Unpacks an uncompressed layer tar, whiteouts included, into the layer; returns the
-    /// sum of the regular files' sizes. On error the layer is left half-written: the caller
+    /// bytes it wrote (regular files' sizes and symlinks' target lengths, which is what Docker's
+    /// overlay2 reports as a layer's size). On error the layer is left half-written: the caller
     /// removes it.
     fn apply_diff(&self, id: &LayerId, tar: &mut dyn Read) -> Result<u64>;
     /// What changed in layer `id` relative to its parent (for `docker diff`), sorted by path.

@@ -42,7 +42,8 @@ pub(crate) enum Whiteouts {
     Delete,
 }
 
-/// Unpacks `tar` into `root`; returns the total size of the regular files written.
+/// Unpacks `tar` into `root`; returns the bytes written: regular files' contents and symlinks'
+/// targets (what [`crate::GraphDriver::usage`] then counts for a new layer).
 pub(crate) fn apply(root: &Path, tar: &mut dyn Read, whiteouts: Whiteouts) -> Result<u64> {
     // The root: empty when the layer was just made (then nothing in it needs a look before
     // being written); its setgid bit decides the group of what is made in it.
@@ -161,6 +162,9 @@ impl Unpacker<'_> {
                 let target = path::from_bytes(&self.link_target(&name, entry)?);
                 std::os::unix::fs::symlink(&target, &path)
                     .map_err(|e| Error::io("create symlink", &path, e))?;
+                // A symlink's size is its target's length, as `du --apparent-size` and Docker's
+                // overlay2 (which sizes a layer by walking it) count it.
+                self.size += target.as_os_str().len() as u64;
             }
             EntryType::Link => {
                 let target = self.link_target(&name, entry)?;

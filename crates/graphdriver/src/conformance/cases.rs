@@ -255,16 +255,17 @@ pub(super) fn usage_counts_bytes(make: Make<'_>) {
         .file("d/big", &big)
         .hardlink("big-link", "d/big")
         .file("small", b"12345")
+        .symlink("link", "d/big")
         .bytes();
     let a = fx.layer(None, None);
     assert_eq!(d.usage(&a).expect("usage of empty layer").size, 0);
-    assert_eq!(d.apply_diff(&a, &mut &tar[..]).expect("apply"), 10_005);
+    assert_eq!(d.apply_diff(&a, &mut &tar[..]).expect("apply"), 10_010);
     let u = d.usage(&a).expect("usage");
     assert_eq!(
-        u.size, 10_005,
-        "hard links counted once, directories not at all"
+        u.size, 10_010,
+        "hard links counted once, directories not at all, symlinks by their target's length"
     );
-    assert_eq!(u.inodes, 3, "d, big (= big-link), small");
+    assert_eq!(u.inodes, 4, "d, big (= big-link), small, link");
     let c = fx.layer(Some(&a), None);
     let before = d.usage(&c).expect("usage of container layer").size;
     let m = d.get(&c).expect("get");
