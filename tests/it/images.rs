@@ -278,3 +278,51 @@ fn containers_of_an_image_share_its_init_layer() {
         (!d.data_entries(layers).contains(inits[0].as_str())).then_some(())
     });
 }
+
+/// `docker import -c … -m …` of a gzipped rootfs: the changes become the image's config, the
+/// message its comment and history entry.
+#[test]
+fn import_applies_changes_and_message() {
+    let d = TestDaemon::start();
+    let tar = std::fs::read(busybox_tar()).expect("read tar");
+    let gz = crate::imagetar::compress(&tar, crate::imagetar::Compression::Gzip);
+    let file = d.root.join("rootfs.tar.gz");
+    std::fs::write(&file, gz).expect("write gzipped rootfs");
+    let out = d.docker(&[
+        "import",
+        "-c",
+        "ENV GREETING=hello",
+        "-c",
+        r#"CMD ["sh", "-c", "echo $GREETING from $(pwd)"]"#,
+        "-c",
+        "WORKDIR /tmp",
+        "-c",
+        "LABEL origin=import",
+        "-m",
+        "from a tarball",
+        file.to_str().expect("utf-8 path"),
+        "imported:1",
+    ]);
+    out.ok("docker import with changes");
+    let out = d.docker(&["run", "--rm", "imported:1"]);
+    assert_eq!(out.ok("run the imported image"), "hello from /tmp\n");
+    let out = d.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Comment}}|{{.Config.Labels.origin}}|{{.Config.WorkingDir}}",
+        "imported:1",
+    ]);
+    assert_eq!(out.ok("inspect"), "from a tarball|import|/tmp\n");
+    let out = d.docker(&["history", "--format", "{{.Comment}}", "imported:1"]);
+    assert_eq!(out.ok("history"), "from a tarball\n");
+    let out = d.docker(&[
+        "import",
+        "-c",
+        "BOGUS x",
+        file.to_str().expect("utf-8"),
+        "bad:1",
+    ]);
+    assert_eq!(out.code(), 1);
+    assert!(out.err().contains("BOGUS"), "{}", out.err());
+}
