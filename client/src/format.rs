@@ -48,61 +48,7 @@ pub fn state_status(s: &ContainerState, now: DateTime<Utc>) -> String {
     format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at))
 }
 
-/// Go's `%.{prec}g`: `prec` significant digits, trailing zeros dropped, exponent form when the
-/// exponent is < -4 or >= prec (so 999.9 with 3 digits is "1e+03", as docker prints it).
-pub fn go_g(x: f64, prec: usize) -> String {
-    if x == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{:.*e}", prec.saturating_sub(1), x);
-    let (mant, exp) = sci
-        .split_once('e')
-        .expect("{:e} output always has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
-    if exp < -4 || exp >= prec as i32 {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{}e{sign}{:02}", trim_zeros(mant), exp.abs());
-    }
-    let decimals = (prec as i32 - 1 - exp).max(0) as usize;
-    trim_zeros(&format!("{x:.decimals$}")).to_string()
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
-fn size_with_units(size: f64, base: f64, units: &[&str], prec: usize) -> String {
-    let mut size = size;
-    let mut i = 0;
-    while size >= base && i < units.len() - 1 {
-        size /= base;
-        i += 1;
-    }
-    format!("{}{}", go_g(size, prec), units[i])
-}
-
-/// go-units `HumanSizeWithPrecision(size, 3)`, docker's SIZE columns: "4.26MB", "0B".
-pub fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    size_with_units(bytes as f64, 1000.0, &UNITS, 3)
-}
-
-/// go-units `HumanSize` (4 significant digits): "Total reclaimed space", `system df`, the
-/// progress counts: "4.262MB".
-pub fn human_size_4(bytes: i64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    size_with_units(bytes as f64, 1000.0, &UNITS, 4)
-}
-
-/// go-units `BytesSize`, binary with 4 digits: "23.54GiB" (`info`'s Total Memory).
-pub fn bytes_size(bytes: i64) -> String {
-    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-    size_with_units(bytes as f64, 1024.0, &UNITS, 4)
-}
+pub use api::units::{bytes_size, human_size, human_size_4};
 
 /// docker's `stringid.TruncateID`: drops `sha256:` and keeps 12 characters.
 pub fn short_id(id: &str) -> String {
@@ -284,28 +230,6 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_match_go_units() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_261_550), "4.26MB");
-        assert_eq!(human_size(1_978_000), "1.98MB");
-        assert_eq!(human_size(4_000_000), "4MB");
-        assert_eq!(human_size(12_345), "12.3kB");
-        assert_eq!(human_size(999_950), "1e+03kB");
-        assert_eq!(human_size_4(4_261_550), "4.262MB");
-        assert_eq!(human_size_4(0), "0B");
-        assert_eq!(bytes_size(25_275_510_784), "23.54GiB");
-        assert_eq!(bytes_size(1024), "1KiB");
-    }
-
-    #[test]
-    fn go_g_formats() {
-        assert_eq!(go_g(123.456, 3), "123");
-        assert_eq!(go_g(0.00001234, 3), "1.23e-05");
-        assert_eq!(go_g(1.5, 3), "1.5");
-    }
 
     #[test]
     fn ids_and_commands_truncate() {

@@ -334,3 +334,51 @@ fn hostile_archives_fail_and_leave_no_trace() {
     let out = d.docker(&["run", "--rm", "busybox", "echo", "healthy"]);
     assert_eq!(out.ok("run after the hostile loads"), "healthy\n");
 }
+
+/// Without `quiet`, a load reports each layer it reads as Docker's `Loading layer` lines (the
+/// layers present already are not read), then names the image; a broken archive is still an
+/// error status, since it fails before the first line.
+#[test]
+fn load_without_quiet_reports_each_layer() {
+    let d = TestDaemon::start();
+    let layers = [base_layer(), layer2()];
+    let diff_ids: Vec<String> = layers.iter().map(Layer::diff_id).collect();
+    let cfg = config(&diff_ids, &["sh"]);
+    let archive = docker_archive(&["progress:v1"], &layers, &cfg);
+    let post = |body: &[u8]| {
+        let headers = [("Content-Type", "application/x-tar")];
+        crate::http::request_with(&d.sock, "POST", "/images/load?quiet=0", &headers, body)
+            .expect("POST /images/load")
+    };
+    let r = post(&archive);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let lines: Vec<serde_json::Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let (last, loading) = lines.split_last().expect("lines");
+    assert_eq!(last["stream"], "Loaded image: progress:v1\n", "{lines:?}");
+    let top = &chain_ids(&diff_ids)[1];
+    let total = layers[1].tar.len() as u64;
+    assert!(!loading.is_empty(), "no Loading layer line: {lines:?}");
+    for l in loading {
+        assert_eq!(l["status"], "Loading layer", "{l}");
+        assert_eq!(
+            l["id"],
+            top["sha256:".len()..][..12],
+            "only the new layer is read: {l}"
+        );
+        assert_eq!(l["progressDetail"]["total"], total, "{l}");
+    }
+    let end = loading.last().expect("a line");
+    assert_eq!(end["progressDetail"]["current"], total, "{end}");
+    assert!(
+        end["progress"].as_str().is_some_and(|p| p.contains("=>]")),
+        "{end}"
+    );
+
+    let r = post(&archive[..archive.len() / 2]);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.json()["message"].is_string(), "{}", r.text());
+}

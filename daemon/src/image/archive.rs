@@ -2,6 +2,7 @@
 //! out as docker-archive / OCI layout tarballs.
 
 use super::ingest::DiffId;
+use super::pull::Progress;
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelWriter};
@@ -19,7 +20,62 @@ impl ImageService {
     /// (its entries are extracted into a scratch dir, then the images are ingested). Each layer
     /// is verified against the config's diff ids (and blob digests where the archive gives
     /// them); on any error nothing new is left behind. Returns the progress lines to send.
-    pub async fn load<S, E>(self: &Arc<Self>, mut body: S) -> Result<Vec<ProgressMessage>>
+    pub async fn load<S, E>(self: &Arc<Self>, body: S) -> Result<Vec<ProgressMessage>>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        self.load_reporting(body, None).await
+    }
+
+    /// [`Self::load`] with Docker's `Loading layer` progress (a load without `quiet`), streamed
+    /// as each layer is read. As with dockerd, a failure before the first line is sent is the
+    /// answer (its status); one after it is the stream's last line.
+    pub async fn load_with_progress<S, E>(
+        self: &Arc<Self>,
+        body: S,
+    ) -> Result<mpsc::Receiver<ProgressMessage>>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send + 'static,
+        E: std::fmt::Display + Send,
+    {
+        let (tx, mut rx) = mpsc::channel(64);
+        let svc = self.clone();
+        let task = tokio::spawn(async move { svc.load_reporting(body, Some(tx)).await });
+        // The load drops its sender when it ends: no first line means it ended without one.
+        let Some(first) = rx.recv().await else {
+            let lines = task
+                .await
+                .map_err(|e| ServiceError::internal(format!("load task failed: {e}")))??;
+            let (out, orx) = mpsc::channel(lines.len().max(1));
+            for l in lines {
+                let _ = out.try_send(l);
+            }
+            return Ok(orx);
+        };
+        let (out, orx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let _ = out.send(first).await;
+            while let Some(l) = rx.recv().await {
+                let _ = out.send(l).await;
+            }
+            let last = match task.await {
+                Ok(Ok(lines)) => lines,
+                Ok(Err(e)) => vec![super::pull::error_line(e.message())],
+                Err(e) => vec![super::pull::error_line(&format!("load task failed: {e}"))],
+            };
+            for l in last {
+                let _ = out.send(l).await;
+            }
+        });
+        Ok(orx)
+    }
+
+    async fn load_reporting<S, E>(
+        self: &Arc<Self>,
+        mut body: S,
+        progress: Option<Progress>,
+    ) -> Result<Vec<ProgressMessage>>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
         E: std::fmt::Display,
@@ -31,8 +87,9 @@ impl ImageService {
         );
         let (tx, rx) = mpsc::channel(16);
         let svc = self.clone();
-        let reader =
-            tokio::task::spawn_blocking(move || svc.load_from(ChannelReader::new(rx), work.path()));
+        let reader = tokio::task::spawn_blocking(move || {
+            svc.load_from(ChannelReader::new(rx), work.path(), progress.as_ref())
+        });
         let mut whole = true;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| format!("reading request body: {e}"));
@@ -55,15 +112,21 @@ impl ImageService {
             .map_err(|e| ServiceError::internal(format!("blocking task failed: {e}")))?
     }
 
-    /// Blocking: extracts the archive read from `tar` into `work` and loads its images.
-    fn load_from(&self, tar: ChannelReader, work: &Path) -> Result<Vec<ProgressMessage>> {
+    /// Blocking: extracts the archive read from `tar` into `work` and loads its images,
+    /// reporting each layer it reads to `progress`.
+    fn load_from(
+        &self,
+        tar: ChannelReader,
+        work: &Path,
+        progress: Option<&Progress>,
+    ) -> Result<Vec<ProgressMessage>> {
         let images = archive::read(tar, work)?;
         if images.is_empty() {
             return Err(ServiceError::invalid("no images found in the archive"));
         }
         let mut lines = Vec::new();
         for img in images {
-            match self.load_one(&img) {
+            match self.load_one(&img, progress) {
                 Ok(mut l) => lines.append(&mut l),
                 Err(e) => {
                     super::gc_layers(&self.store, self.graph.as_ref());
@@ -74,7 +137,11 @@ impl ImageService {
         Ok(lines)
     }
 
-    fn load_one(&self, img: &ArchiveImage) -> Result<Vec<ProgressMessage>> {
+    fn load_one(
+        &self,
+        img: &ArchiveImage,
+        progress: Option<&Progress>,
+    ) -> Result<Vec<ProgressMessage>> {
         let cfg: ImageConfig =
             serde_json::from_slice(&img.config).map_err(image::Error::InvalidConfig)?;
         if cfg.rootfs.diff_ids.len() != img.layers.len() {
@@ -92,6 +159,18 @@ impl ImageService {
                 _ => {
                     let file = std::fs::File::open(&blob.path)
                         .map_err(|e| ServiceError::from_err("opening layer", &e))?;
+                    let total = file
+                        .metadata()
+                        .map_err(|e| ServiceError::from_err("opening layer", &e))?
+                        .len();
+                    let file = LoadingLayer {
+                        inner: file,
+                        progress: progress.cloned(),
+                        id: super::pull::short(chain.as_str()),
+                        read: 0,
+                        reported: None,
+                        total,
+                    };
                     let mut tar = image::decompress(file)
                         .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
                     // An uncompressed blob named by its digest was checked against it when
@@ -180,6 +259,47 @@ impl ImageService {
             repo_tags,
             layers,
         })
+    }
+}
+
+/// A layer blob being read, reported as Docker's `Loading layer` lines (after the first 32 KiB,
+/// every 512 KiB, and at the end) when a progress channel is given.
+struct LoadingLayer {
+    inner: std::fs::File,
+    progress: Option<Progress>,
+    /// The short chain id Docker shows.
+    id: String,
+    read: u64,
+    reported: Option<u64>,
+    total: u64,
+}
+
+impl std::io::Read for LoadingLayer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        let Some(tx) = &self.progress else {
+            return Ok(n);
+        };
+        let due = match self.reported {
+            None => self.read >= 32 * 1024 || (n == 0 && self.read > 0),
+            Some(last) => self.read >= last + 512 * 1024 || (n == 0 && last < self.read),
+        };
+        if due {
+            self.reported = Some(self.read);
+            // Read on a blocking thread; a client that went away only stops the reports.
+            let _ = tx.blocking_send(ProgressMessage {
+                status: Some("Loading layer".into()),
+                id: Some(self.id.clone()),
+                progress: Some(super::pull::progress_bar(self.read, self.total)),
+                progress_detail: Some(api::image::ProgressDetail {
+                    current: self.read,
+                    total: self.total,
+                }),
+                ..Default::default()
+            });
+        }
+        Ok(n)
     }
 }
 

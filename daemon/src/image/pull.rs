@@ -693,34 +693,18 @@ pub(super) fn short(digest: &str) -> String {
         .collect()
 }
 
-/// Docker's progress bar: `[=====>      ]  1.05MB/2.3MB`.
+/// Docker's progress text (its `JSONProgress` without a terminal): a bar of 50 steps, then
+/// the sizes with 4 digits, `[=====>      ]  1.05MB/2.3MB`.
 pub(super) fn progress_bar(current: u64, total: u64) -> String {
     const WIDTH: u64 = 50;
-    let filled = (current.min(total) * WIDTH)
-        .checked_div(total)
-        .unwrap_or(0)
-        .min(WIDTH);
-    let mut bar = "=".repeat(filled as usize);
-    if filled < WIDTH {
-        bar.push('>');
-        bar.push_str(&" ".repeat((WIDTH - filled - 1) as usize));
-    }
-    format!("[{bar}] {:>8}/{}", human(current), human(total))
-}
-
-fn human(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < units.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.3}{}", units[u]).replace(".000", "")
-    }
+    let filled = (current.saturating_mul(100) / total.max(1) / 2).min(WIDTH);
+    let bar = format!(
+        "{}>{}",
+        "=".repeat(filled as usize),
+        " ".repeat((WIDTH - filled) as usize)
+    );
+    let size = |n: u64| api::units::human_size_4(i64::try_from(n).unwrap_or(i64::MAX));
+    format!("[{bar}] {:>8}/{}", size(current), size(total))
 }
 
 /// Registry failures with Docker's status codes.
@@ -758,7 +742,18 @@ mod tests {
     #[test]
     fn progress_bar_looks_like_dockers() {
         assert!(progress_bar(50, 100).starts_with("[=========================>"));
-        assert!(progress_bar(100, 100).starts_with(&format!("[{}]", "=".repeat(50))));
+        assert!(progress_bar(100, 100).starts_with(&format!("[{}>]", "=".repeat(50))));
+        // Two lines dockerd sent while loading busybox.
+        let spaces = " ".repeat(50);
+        assert_eq!(
+            progress_bar(32768, 2129920),
+            format!("[>{spaces}]  32.77kB/2.13MB")
+        );
+        let full = "=".repeat(50);
+        assert_eq!(
+            progress_bar(2129920, 2129920),
+            format!("[{full}>]   2.13MB/2.13MB")
+        );
         assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
     }
 }

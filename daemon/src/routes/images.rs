@@ -174,8 +174,13 @@ fn url_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `POST /images/load`: a JSON stream of progress lines (`Loaded image: …`).
-async fn load(State(d): D, body: Body) -> ApiResult<Response> {
+/// `POST /images/load`: a JSON stream of progress lines (`Loading layer` unless `quiet`, then
+/// `Loaded image: …`).
+async fn load(State(d): D, Query(q): Query<Q>, body: Body) -> ApiResult<Response> {
+    if !flag(&q, "quiet") {
+        let rx = d.images.load_with_progress(body.into_data_stream()).await?;
+        return Ok(progress_body(rx));
+    }
     let lines = d.images.load(body.into_data_stream()).await?;
     let mut out = String::new();
     for l in lines {
