@@ -656,6 +656,8 @@ fn an_oci_index_pulls_the_hosts_platform() {
     let busybox = fs::read(crate::harness::busybox_tar()).expect("busybox tar");
     let oci = "application/vnd.oci.image";
     let mut manifests = Vec::new();
+    // The host image's layers: short blob digest and blob size.
+    let mut host_layers: Vec<(String, u64)> = Vec::new();
     for arch in [imagetar::host_arch(), "riscv64"] {
         let marker = imagetar::LayerTar::new()
             .file("arch", arch.as_bytes())
@@ -678,6 +680,12 @@ fn an_oci_index_pulls_the_hosts_platform() {
                        "digest": r.put_blob("multi", &config)},
             "layers": [layer(&base, "gzip"), layer(&top, "zstd")],
         });
+        if arch == imagetar::host_arch() {
+            for blob in [&base, &top] {
+                let short = imagetar::sha256_hex(blob)[..12].to_string();
+                host_layers.push((short, blob.len() as u64));
+            }
+        }
         let body = serde_json::to_vec(&manifest).expect("manifest json");
         let (size, digest) = (body.len(), imagetar::digest(&body));
         let media_type = format!("{oci}.manifest.v1+json");
@@ -702,6 +710,35 @@ fn an_oci_index_pulls_the_hosts_platform() {
     let digests = d.docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &name]);
     let want = format!("[\"{}@{index_digest}\"]\n", r.name("multi"));
     assert_eq!(digests.ok("inspect RepoDigests"), want);
+
+    // Pulled again from nothing, over the API: each layer's extraction is reported with a bar
+    // (the first layer unpacks as it downloads, the second from its downloaded blob), the last
+    // report at the blob's whole size, before its `Pull complete`.
+    d.docker(&["rmi", &name, "busybox"]).ok("docker rmi");
+    let path = format!("/images/create?fromImage={}&tag=1", r.name("multi"));
+    let pull = d.http("POST", &path, None);
+    assert_eq!(pull.status, 200, "{}", pull.text());
+    let lines: Vec<serde_json::Value> = pull
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    for (id, size) in &host_layers {
+        let of_layer: Vec<&serde_json::Value> = lines.iter().filter(|l| l["id"] == *id).collect();
+        let extracting: Vec<&&serde_json::Value> = of_layer
+            .iter()
+            .filter(|l| l["status"] == "Extracting")
+            .collect();
+        let last = extracting
+            .last()
+            .unwrap_or_else(|| panic!("no Extracting for {id}: {lines:?}"));
+        assert_eq!(last["progressDetail"]["current"], *size, "{last}");
+        assert_eq!(last["progressDetail"]["total"], *size, "{last}");
+        assert_eq!(
+            of_layer.last().map(|l| &l["status"]),
+            Some(&"Pull complete".into())
+        );
+    }
 }
 
 /// An image whose config names another diff id than its layer's content (the blob itself

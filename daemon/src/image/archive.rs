@@ -2,7 +2,7 @@
 //! out as docker-archive / OCI layout tarballs.
 
 use super::ingest::DiffId;
-use super::pull::Progress;
+use super::progress::{error_line, short, Progress, ReportingReader};
 use super::ImageService;
 use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelWriter};
@@ -61,8 +61,8 @@ impl ImageService {
             }
             let last = match task.await {
                 Ok(Ok(lines)) => lines,
-                Ok(Err(e)) => vec![super::pull::error_line(e.message())],
-                Err(e) => vec![super::pull::error_line(&format!("load task failed: {e}"))],
+                Ok(Err(e)) => vec![error_line(e.message())],
+                Err(e) => vec![error_line(&format!("load task failed: {e}"))],
             };
             for l in last {
                 let _ = out.send(l).await;
@@ -159,17 +159,17 @@ impl ImageService {
                 _ => {
                     let file = std::fs::File::open(&blob.path)
                         .map_err(|e| ServiceError::from_err("opening layer", &e))?;
-                    let total = file
-                        .metadata()
-                        .map_err(|e| ServiceError::from_err("opening layer", &e))?
-                        .len();
-                    let file = LoadingLayer {
-                        inner: file,
-                        progress: progress.cloned(),
-                        id: super::pull::short(chain.as_str()),
-                        read: 0,
-                        reported: None,
-                        total,
+                    let file: Box<dyn std::io::Read + Send> = match progress {
+                        Some(tx) => {
+                            let total = file
+                                .metadata()
+                                .map_err(|e| ServiceError::from_err("opening layer", &e))?
+                                .len();
+                            let id = short(chain.as_str());
+                            let status = "Loading layer";
+                            Box::new(ReportingReader::new(file, tx.clone(), status, &id, total))
+                        }
+                        None => Box::new(file),
                     };
                     let mut tar = image::decompress(file)
                         .map_err(|e| ServiceError::invalid(format!("decompressing layer: {e}")))?;
@@ -259,47 +259,6 @@ impl ImageService {
             repo_tags,
             layers,
         })
-    }
-}
-
-/// A layer blob being read, reported as Docker's `Loading layer` lines (after the first 32 KiB,
-/// every 512 KiB, and at the end) when a progress channel is given.
-struct LoadingLayer {
-    inner: std::fs::File,
-    progress: Option<Progress>,
-    /// The short chain id Docker shows.
-    id: String,
-    read: u64,
-    reported: Option<u64>,
-    total: u64,
-}
-
-impl std::io::Read for LoadingLayer {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        let Some(tx) = &self.progress else {
-            return Ok(n);
-        };
-        let due = match self.reported {
-            None => self.read >= 32 * 1024 || (n == 0 && self.read > 0),
-            Some(last) => self.read >= last + 512 * 1024 || (n == 0 && last < self.read),
-        };
-        if due {
-            self.reported = Some(self.read);
-            // Read on a blocking thread; a client that went away only stops the reports.
-            let _ = tx.blocking_send(ProgressMessage {
-                status: Some("Loading layer".into()),
-                id: Some(self.id.clone()),
-                progress: Some(super::pull::progress_bar(self.read, self.total)),
-                progress_detail: Some(api::image::ProgressDetail {
-                    current: self.read,
-                    total: self.total,
-                }),
-                ..Default::default()
-            });
-        }
-        Ok(n)
     }
 }
 

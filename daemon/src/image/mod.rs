@@ -8,6 +8,7 @@ mod delete;
 mod import;
 mod ingest;
 mod login;
+mod progress;
 mod pull;
 mod push;
 

@@ -4,11 +4,14 @@
 //! first of them while it downloads.
 
 use super::ingest::DiffId;
+use super::progress::{
+    bar_line, error_line, progress_reporter, short, status, Progress, ReportingReader,
+};
 use super::ImageService;
 use super::Scratch;
 use crate::error::{blocking, Result, ServiceError};
 use crate::stream::{end_mark, ChannelReader, ChannelSink};
-use api::image::{ErrorDetail, ProgressDetail, ProgressMessage};
+use api::image::ProgressMessage;
 use futures_util::StreamExt;
 use image::{ImageConfig, LayerMeta};
 use registry::{Credentials, Descriptor, Platform, Reference as RegRef};
@@ -16,9 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
-
-/// Progress lines of one pull or push.
-pub type Progress = mpsc::Sender<ProgressMessage>;
 
 impl ImageService {
     /// Starts a pull of `image` (`tag` may be a tag or a `sha256:` digest); returns the
@@ -199,14 +199,15 @@ impl ImageService {
             let layer = match (self.store.layer(&chains[i]), files.remove(&i)) {
                 (Some(l), _) => l,
                 (None, Some(blob)) => {
-                    let _ = tx.send(status("Extracting", Some(&short(&d.digest)))).await;
                     let svc = self.clone();
                     let diff_id = cfg.rootfs.diff_ids[i].clone();
                     let p = parent.clone();
-                    let digest = d.digest.clone();
+                    let (digest, size, ptx) = (d.digest.clone(), d.size, tx.clone());
                     let (l, _) = blocking(move || {
                         let file = std::fs::File::open(blob.path())
                             .map_err(|e| ServiceError::from_err("opening layer", &e))?;
+                        let file =
+                            ReportingReader::new(file, ptx, "Extracting", &short(&digest), size);
                         svc.unpack_layer(file, p.as_ref(), Some(&diff_id), &digest)
                     })
                     .await?;
@@ -468,7 +469,6 @@ impl ImageService {
             if done.is_ok() {
                 let _ = tx.send(status("Verifying Checksum", Some(&id))).await;
                 let _ = tx.send(status("Download complete", Some(&id))).await;
-                let _ = tx.send(status("Extracting", Some(&id))).await;
             }
             done
         };
@@ -488,6 +488,8 @@ impl ImageService {
                 layer.diff_id
             )));
         }
+        // Unpacked as it downloaded: all of it is extracted by now.
+        let _ = tx.send(bar_line("Extracting", &id, d.size, d.size)).await;
         let _ = tx.send(status("Pull complete", Some(&id))).await;
         Ok((layer, hold))
     }
@@ -649,64 +651,6 @@ struct Fetching {
     announced: Arc<AtomicBool>,
 }
 
-/// "Downloading" lines with a progress bar, every 256 KiB and at the end.
-fn progress_reporter<'a>(tx: &'a Progress, id: &'a str, total: u64) -> impl FnMut(u64) + Send + 'a {
-    let mut last = 0u64;
-    move |n: u64| {
-        if n == total || n >= last + 256 * 1024 {
-            last = n;
-            let _ = tx.try_send(ProgressMessage {
-                status: Some("Downloading".into()),
-                id: Some(id.to_string()),
-                progress: Some(progress_bar(n, total)),
-                progress_detail: Some(ProgressDetail { current: n, total }),
-                ..Default::default()
-            });
-        }
-    }
-}
-
-pub(super) fn status(text: &str, id: Option<&str>) -> ProgressMessage {
-    ProgressMessage {
-        status: Some(text.into()),
-        id: id.map(String::from),
-        ..Default::default()
-    }
-}
-
-pub(super) fn error_line(message: &str) -> ProgressMessage {
-    ProgressMessage {
-        error: Some(message.into()),
-        error_detail: Some(ErrorDetail {
-            message: message.into(),
-        }),
-        ..Default::default()
-    }
-}
-
-/// The 12-hex short form Docker shows for a blob.
-pub(super) fn short(digest: &str) -> String {
-    digest
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect()
-}
-
-/// Docker's progress text (its `JSONProgress` without a terminal): a bar of 50 steps, then
-/// the sizes with 4 digits, `[=====>      ]  1.05MB/2.3MB`.
-pub(super) fn progress_bar(current: u64, total: u64) -> String {
-    const WIDTH: u64 = 50;
-    let filled = (current.saturating_mul(100) / total.max(1) / 2).min(WIDTH);
-    let bar = format!(
-        "{}>{}",
-        "=".repeat(filled as usize),
-        " ".repeat((WIDTH - filled) as usize)
-    );
-    let size = |n: u64| api::units::human_size_4(i64::try_from(n).unwrap_or(i64::MAX));
-    format!("[{bar}] {:>8}/{}", size(current), size(total))
-}
-
 /// Registry failures with Docker's status codes.
 pub(super) fn registry_error(e: registry::Error) -> ServiceError {
     use registry::Error as E;
@@ -732,28 +676,5 @@ pub(super) fn registry_error(e: registry::Error) -> ServiceError {
         | E::NoUploadLocation { .. }
         | E::ReadFile { .. }
         | E::WriteBlob { .. } => ServiceError::from_err("registry", &e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_bar_looks_like_dockers() {
-        assert!(progress_bar(50, 100).starts_with("[=========================>"));
-        assert!(progress_bar(100, 100).starts_with(&format!("[{}>]", "=".repeat(50))));
-        // Two lines dockerd sent while loading busybox.
-        let spaces = " ".repeat(50);
-        assert_eq!(
-            progress_bar(32768, 2129920),
-            format!("[>{spaces}]  32.77kB/2.13MB")
-        );
-        let full = "=".repeat(50);
-        assert_eq!(
-            progress_bar(2129920, 2129920),
-            format!("[{full}>]   2.13MB/2.13MB")
-        );
-        assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
     }
 }

@@ -2,10 +2,11 @@
 //! and a Docker schema 2 manifest go to the registry, with Docker's progress stream.
 
 use super::ingest::LayerTar;
-use super::pull::{error_line, registry_error, short, status, Progress};
+use super::progress::{bar_line, error_line, short, status, Progress};
+use super::pull::registry_error;
 use super::{source_name, ImageService};
 use crate::error::{blocking, Result, ServiceError};
-use api::image::{ProgressDetail, ProgressMessage};
+use api::image::ProgressMessage;
 use registry::media_type::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_GZIP};
 use registry::{Credentials, Descriptor, Manifest, Reference as RegRef};
 use std::io::Write;
@@ -185,16 +186,7 @@ impl ImageService {
             let ptx = tx.clone();
             let pid = sid.clone();
             let mut report = move |n: u64| {
-                let _ = ptx.try_send(ProgressMessage {
-                    status: Some("Pushing".into()),
-                    id: Some(pid.clone()),
-                    progress: Some(super::pull::progress_bar(n, size)),
-                    progress_detail: Some(ProgressDetail {
-                        current: n,
-                        total: size,
-                    }),
-                    ..Default::default()
-                });
+                let _ = ptx.try_send(bar_line("Pushing", &pid, n, size));
             };
             self.registry()
                 .push_blob(r, creds, &digest, out.path(), &mut report)
