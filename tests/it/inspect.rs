@@ -62,6 +62,8 @@ fn inspect_shape_through_the_lifecycle() {
     assert_eq!(j["Config"]["Labels"]["a"], "b");
     assert_eq!(j["Config"]["Hostname"], &id[..12]);
     assert_eq!(j["HostConfig"]["Memory"], 67108864);
+    // The daemon's default log driver, filled in as dockerd does (SDKs read it back).
+    assert_eq!(j["HostConfig"]["LogConfig"]["Type"], "json-file");
     assert_eq!(j["GraphDriver"]["Name"], d.driver.as_str());
     assert!(
         j["Mounts"].is_array(),

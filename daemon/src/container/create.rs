@@ -316,6 +316,11 @@ fn validate_host_config(mut hc: HostConfig, warnings: &mut Vec<String>) -> Resul
     if hc.pids_limit.is_some_and(|p| p < 0) {
         hc.pids_limit = None;
     }
+    // The daemon's log driver, as dockerd fills it in (SDKs read it to decide whether the
+    // container's output can be read back with `logs`).
+    if hc.log_config.kind.is_empty() {
+        hc.log_config.kind = "json-file".into();
+    }
     match hc.network_mode.as_str() {
         "none" | "host" => {}
         "" | "default" | "bridge" => {
