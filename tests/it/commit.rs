@@ -360,17 +360,6 @@ fn image_prune_counts_only_released_layers() {
     assert_eq!(j["SpaceReclaimed"], 0, "{j}");
 }
 
-/// CPU ticks (user + system) process `pid` has used.
-fn cpu_ticks(pid: i64) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("container process stat");
-    let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
-    rest.split(' ')
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse::<u64>().expect("utime/stime"))
-        .sum()
-}
-
 /// Docker pauses a running container while committing it (unless `--pause=false`) and lets it
 /// run on afterwards.
 #[test]
@@ -382,13 +371,13 @@ fn commit_of_a_running_container_leaves_it_running() {
         "-c",
         "echo ready > /ready; while :; do :; done",
     ]);
-    let pid = d.inspect(&id)["State"]["Pid"].as_i64().expect("Pid");
+    let pid = d.inspect(&id)["State"]["Pid"].as_u64().expect("Pid") as u32;
     let runs_on = || {
-        let t0 = cpu_ticks(pid);
+        let t0 = testutil::cpu_ticks(pid);
         crate::cmd::poll(
             "the container to use CPU",
             std::time::Duration::from_secs(10),
-            || (cpu_ticks(pid) > t0).then_some(()),
+            || (testutil::cpu_ticks(pid) > t0).then_some(()),
         )
     };
     runs_on();

@@ -479,30 +479,15 @@ fn kill_delete_and_reattach() {
         .unwrap();
 }
 
-/// CPU ticks (user + system) process `pid` has used.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command (which may hold spaces) in parentheses; utime and stime are
-    // fields 14 and 15 of the whole line.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split(' ')
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    f[0] + f[1]
-}
-
 #[test]
 fn frozen_containers_use_no_cpu_until_thawed() {
     let f = Fixture::new();
     let spec = f.spec(&["sh", "-c", "while :; do :; done"]);
     let st = f.driver.start(&spec).unwrap();
     let advances = |within: Duration| {
-        let (t0, start) = (cpu_ticks(st.pid), Instant::now());
+        let (t0, start) = (testutil::cpu_ticks(st.pid as u32), Instant::now());
         while start.elapsed() < within {
-            if cpu_ticks(st.pid) > t0 {
+            if testutil::cpu_ticks(st.pid as u32) > t0 {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));

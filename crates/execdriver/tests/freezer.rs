@@ -20,17 +20,6 @@ fn unified_root() -> PathBuf {
         .expect("no cgroup2 hierarchy mounted at /sys/fs/cgroup or /sys/fs/cgroup/unified")
 }
 
-/// CPU ticks (user + system) process `pid` has used.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    rest.split(' ')
-        .skip(11)
-        .take(2)
-        .map(|v| v.parse::<u64>().unwrap())
-        .sum()
-}
-
 /// Kills the busy loop and removes its groups, also when the test fails.
 struct Cleanup(Child, PathBuf);
 
@@ -59,9 +48,9 @@ fn v2_freezes_and_thaws_a_busy_group() {
     let _cleanup = Cleanup(child, root.join(&parent));
     m.add_task(pid as i32).unwrap();
     let advances = |within: Duration| {
-        let (t0, start) = (cpu_ticks(pid), Instant::now());
+        let (t0, start) = (testutil::cpu_ticks(pid), Instant::now());
         while start.elapsed() < within {
-            if cpu_ticks(pid) > t0 {
+            if testutil::cpu_ticks(pid) > t0 {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));

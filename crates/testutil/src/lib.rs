@@ -17,3 +17,16 @@ pub fn temp_root(prefix: &str) -> tempfile::TempDir {
         .tempdir_in("/var/tmp")
         .expect("create temp dir in /var/tmp")
 }
+
+/// CPU ticks (user + system, `/proc/<pid>/stat` fields 14 and 15) process `pid` has used: a
+/// frozen process's stand still, a running busy loop's grow.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    // After the command, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+    rest.split(' ')
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<u64>().expect("utime and stime are numbers"))
+        .sum()
+}
