@@ -2,6 +2,7 @@
 //! and `POST /images/prune`. Each runs as one blocking task: they write `repositories.json`
 //! (fsynced) and delete layers.
 
+use super::progress::short;
 use super::{gc_layers, is_id_reference, ImageService, ImageUsers};
 use crate::error::{blocking, Result, ServiceError};
 use crate::prune::PruneFilter;
@@ -254,9 +255,4 @@ impl ImageService {
         }));
         Ok((items, bytes))
     }
-}
-
-/// The 12-hex short form of an id.
-fn short(id: &str) -> String {
-    id.trim_start_matches("sha256:").chars().take(12).collect()
 }

@@ -40,7 +40,7 @@ pub(super) fn error_line(message: &str) -> ProgressMessage {
     }
 }
 
-/// The 12-hex short form Docker shows for a blob.
+/// The 12-hex short form Docker shows for a blob or an id.
 pub(super) fn short(digest: &str) -> String {
     digest
         .trim_start_matches("sha256:")
