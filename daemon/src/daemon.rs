@@ -1,10 +1,9 @@
 //! The `Daemon`: the services and drivers of one rdockerd, composed once at start.
 
 use crate::container::ContainerService;
-use crate::error::{Result, ServiceError};
+use crate::error::Result;
 use crate::image::ImageService;
 use crate::paths::Paths;
-use crate::prune::PruneFilter;
 use api::image::ImageDeleteItem;
 use api::system::{ComponentVersion, Info, Platform, Version};
 use execdriver::ExecDriver;
@@ -95,26 +94,13 @@ impl Daemon {
         Ok(id.to_string())
     }
 
-    /// `POST /images/prune`: dangling images, or every unused one with `dangling=false`, as
-    /// far as the `until` and `label` filters let them go.
+    /// `POST /images/prune`: the unused images its filters allow.
     pub async fn prune_images(
         &self,
         filters: &api::Filters,
     ) -> Result<api::image::ImagePruneResponse> {
-        let filter = PruneFilter::parse(filters, &["dangling"])?;
-        // As Docker reads it: any `false`/`0` means every unused image, else `true`/`1` must be
-        // among the values (the CLI adds `true` to what the user gave without `-a`).
-        let dangling = filters.get("dangling");
-        let has = |a: &str, b: &str| dangling.iter().any(|v| v == a || v == b);
-        let all = has("false", "0");
-        if !dangling.is_empty() && !all && !has("true", "1") {
-            return Err(ServiceError::invalid(format!(
-                "invalid filter 'dangling={}'",
-                dangling.join(",")
-            )));
-        }
         let users = self.containers.image_users();
-        self.images.prune(all, filter, users).await
+        self.images.prune(filters, users).await
     }
 
     /// `GET /system/df`: images (with shared sizes and container counts), containers with

@@ -145,15 +145,18 @@ impl ImageService {
         Ok(items)
     }
 
-    /// `POST /images/prune`: deletes dangling images (or, with `all`, every image) that no
-    /// container uses and `filter` allows, and the untagged images they were committed from. Reclaimed space
-    /// counts only released layers.
+    /// `POST /images/prune`: deletes the dangling images (every image with `dangling=false`)
+    /// that no container uses and the `until` and `label` filters allow, and the untagged
+    /// images they were committed from. Reclaimed space counts only released layers.
     pub async fn prune(
         self: &Arc<Self>,
-        all: bool,
-        filter: PruneFilter,
+        filters: &api::Filters,
         users: ImageUsers,
     ) -> Result<ImagePruneResponse> {
+        let filter = PruneFilter::parse(filters, &["dangling"])?;
+        // As Docker reads it: a `false` among the values means every unused image (the CLI
+        // adds `true` to what the user gave without `-a`).
+        let (_, all) = super::dangling_values(filters)?;
         let svc = self.clone();
         blocking(move || {
             let mut deleted = Vec::new();

@@ -96,15 +96,7 @@ impl ImageService {
         if let Some(k) = filters.unknown_keys(KEYS).first() {
             return Err(ServiceError::invalid(format!("invalid filter '{k}'")));
         }
-        let dangling_only = match filters.get("dangling").first().map(String::as_str) {
-            None | Some("false" | "0") => false,
-            Some("true" | "1") => true,
-            Some(v) => {
-                return Err(ServiceError::invalid(format!(
-                    "invalid filter 'dangling={v}'"
-                )))
-            }
-        };
+        let (dangling_only, _) = dangling_values(filters)?;
         let bound = |key: &str| -> Result<Option<Created>> {
             match filters.get(key).first() {
                 Some(name) => Ok(Some(created_at(&self.store.get(&self.resolve(name)?)?))),
@@ -404,6 +396,21 @@ fn created_at(cfg: &ImageConfig) -> Created {
 
 fn created_secs(cfg: &ImageConfig) -> i64 {
     created_at(cfg).timestamp()
+}
+
+/// Docker's reading of a `dangling` filter (its `ExactMatch`): whether `true`/`1`, and whether
+/// `false`/`0`, are among the values; given with neither, it is an error.
+fn dangling_values(filters: &api::Filters) -> Result<(bool, bool)> {
+    let values = filters.get("dangling");
+    let has = |a: &str, b: &str| values.iter().any(|v| v == a || v == b);
+    let (yes, no) = (has("true", "1"), has("false", "0"));
+    if !values.is_empty() && !yes && !no {
+        return Err(ServiceError::invalid(format!(
+            "invalid filter 'dangling={}'",
+            values.join(",")
+        )));
+    }
+    Ok((yes, no))
 }
 
 /// The labels of an image's default container config.
