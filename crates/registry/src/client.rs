@@ -297,15 +297,8 @@ impl Client {
                 (v.ok_or_else(|| bad_token(host))?, None)
             }
             "bearer" => {
-                let (realm, realm_insecure) = self.token_realm(host, ch, creds)?;
-                let service = ch.params.get("service").map(String::as_str);
-                let http = self.http_for(realm_insecure);
-                let t =
-                    auth::fetch_token(http, &realm, service, &key.scope, creds, &host.name, false)
-                        .await?;
-                debug!(registry = %host.name, scope = %key.scope, "token obtained");
-                let v = auth::sensitive(&format!("Bearer {}", t.token));
-                (v.ok_or_else(|| bad_token(host))?, Some(t.ttl))
+                let (value, t) = self.bearer(host, ch, &key.scope, creds, false).await?;
+                (value, Some(t.ttl))
             }
             _ => return Ok(None),
         };
@@ -327,14 +320,18 @@ impl Client {
         Ok(Some(value))
     }
 
-    /// The token realm of bearer challenge `ch` and whether it may be spoken to insecurely;
-    /// credentials never go to a plain-HTTP realm that is not an insecure registry.
-    pub(crate) fn token_realm(
+    /// Answers bearer challenge `ch` of `host`: a token for `scope` from the challenge's
+    /// realm (a refresh token too when `offline`, as for a login), and the `Authorization`
+    /// value that carries it. Credentials never go to a plain-HTTP realm that is not an
+    /// insecure registry.
+    pub(crate) async fn bearer(
         &self,
         host: &Host,
         ch: &Challenge,
+        scope: &str,
         creds: &Credentials,
-    ) -> Result<(Url, bool)> {
+        offline: bool,
+    ) -> Result<(HeaderValue, auth::Token)> {
         let realm = ch.params.get("realm").ok_or_else(|| Error::Unauthorized {
             registry: host.name.clone(),
             message: "bearer challenge without a realm".into(),
@@ -355,7 +352,13 @@ impl Client {
                 realm: realm.to_string(),
             });
         }
-        Ok((realm, realm_insecure))
+        let service = ch.params.get("service").map(String::as_str);
+        let http = self.http_for(realm_insecure);
+        let t = auth::fetch_token(http, &realm, service, scope, creds, &host.name, offline).await?;
+        debug!(registry = %host.name, scope, "token obtained");
+        let value =
+            auth::sensitive(&format!("Bearer {}", t.token)).ok_or_else(|| bad_token(host))?;
+        Ok((value, t))
     }
 
     fn cached(&self, key: &TokenKey) -> Option<HeaderValue> {

@@ -22,13 +22,10 @@ impl Client {
         let authz = match &host.challenge {
             Some(ch) if ch.scheme == "basic" => auth::basic(creds),
             Some(ch) if ch.scheme == "bearer" => {
-                let (realm, insecure) = self.token_realm(&host, ch, creds)?;
-                let service = ch.params.get("service").map(String::as_str);
-                let http = self.http_for(insecure);
-                let t =
-                    auth::fetch_token(http, &realm, service, "", creds, &host.name, true).await?;
+                // No scope: a login only proves the credentials.
+                let (value, t) = self.bearer(&host, ch, "", creds, true).await?;
                 identity = t.refresh;
-                auth::sensitive(&format!("Bearer {}", t.token))
+                Some(value)
             }
             _ => None,
         };
