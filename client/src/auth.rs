@@ -202,9 +202,8 @@ pub fn erase(server: &str) -> anyhow::Result<bool> {
 
 /// `X-Registry-Auth` for pulling or pushing `reference`.
 pub fn registry_auth(reference: &Reference) -> String {
-    let config = config_file()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    // An unreadable config file means no credentials, as for the docker CLI's pulls.
+    let config = config_file().and_then(|p| read_config(&p).ok());
     match config.and_then(|c| lookup(&c, &config_key(reference))) {
         Some(cfg) => encode(&cfg),
         None => EMPTY_AUTH.to_string(),
