@@ -352,11 +352,7 @@ fn load_without_quiet_reports_each_layer() {
     };
     let r = post(&archive);
     assert_eq!(r.status, 200, "{}", r.text());
-    let lines: Vec<serde_json::Value> = r
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = r.json_lines();
     let (last, loading) = lines.split_last().expect("lines");
     assert_eq!(last["stream"], "Loaded image: progress:v1\n", "{lines:?}");
     let top = &chain_ids(&diff_ids)[1];

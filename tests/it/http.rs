@@ -57,6 +57,16 @@ impl Response {
         })
     }
 
+    /// A stream of JSON lines (pull, push and load progress), one value a line.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
+            })
+            .collect()
+    }
+
     /// Docker's error body `{"message": "..."}`.
     pub fn message(&self) -> String {
         match self.json().get("message") {

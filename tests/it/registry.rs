@@ -718,11 +718,7 @@ fn an_oci_index_pulls_the_hosts_platform() {
     let path = format!("/images/create?fromImage={}&tag=1", r.name("multi"));
     let pull = d.http("POST", &path, None);
     assert_eq!(pull.status, 200, "{}", pull.text());
-    let lines: Vec<serde_json::Value> = pull
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = pull.json_lines();
     for (id, size) in &host_layers {
         let of_layer: Vec<&serde_json::Value> = lines.iter().filter(|l| l["id"] == *id).collect();
         let extracting: Vec<&&serde_json::Value> = of_layer
