@@ -103,8 +103,9 @@ impl ContainerService {
         crate::image::gc_layers(&self.images, self.graph.as_ref());
     }
 
-    /// Removes every stopped container that `filter` allows.
-    pub async fn prune(self: &Arc<Self>, filter: PruneFilter) -> Result<PruneResponse> {
+    /// Removes every stopped container that the `until` and `label` filters allow.
+    pub async fn prune(self: &Arc<Self>, filters: &api::Filters) -> Result<PruneResponse> {
+        let filter = PruneFilter::parse(filters, &[])?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
         for e in self.entries() {

@@ -58,8 +58,8 @@ impl ImageService {
             let (layer, _hold) = svc.ingest_layer(parent.as_ref(), &mut tar, DiffId::Unknown)?;
             // The image the container was made from becomes the new image's parent, as in
             // Docker, while it is still stored.
-            let base = input.image_id.parse::<Digest>().ok().and_then(|id| Some((svc.store.get(&id).ok()?, id)));
-            let (base, parent) = base.unzip();
+            let stored = |id: Digest| Some((svc.store.get(&id).ok()?, id));
+            let (base, parent) = input.image_id.parse().ok().and_then(stored).unzip();
             let cfg = svc.commit_config(base, &input, config, &layer);
             let bytes = serde_json::to_vec(&cfg).expect("image configs always serialise");
             let id = svc.store.put_child_image(&bytes, reference.as_slice(), parent.as_ref())?;

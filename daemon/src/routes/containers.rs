@@ -5,7 +5,6 @@ use super::hijack;
 use super::query::{filters, flag, int, text, Q};
 use crate::container::{ListOptions, LogOptions, WaitCondition};
 use crate::daemon::Daemon;
-use crate::prune::PruneFilter;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -95,8 +94,7 @@ async fn remove(State(d): D, Path(id): Path<String>, Query(q): Query<Q>) -> ApiR
 }
 
 async fn prune(State(d): D, Query(q): Query<Q>) -> ApiResult<Response> {
-    let filter = PruneFilter::parse(&filters(&q)?, &[])?;
-    Ok(Json(d.containers.prune(filter).await?).into_response())
+    Ok(Json(d.containers.prune(&filters(&q)?).await?).into_response())
 }
 
 async fn resize(State(d): D, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
